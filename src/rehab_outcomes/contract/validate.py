@@ -1,0 +1,414 @@
+"""Validation of clinic exports against the data contract.
+
+The steps are: read (CSV, Parquet, Excel) → refuse the whole file if it cannot be trusted
+(missing columns, identifying columns) → optional explicit recoding → parse every cell →
+validate every row lazily with the pandera models → quarantine each failing row with one line
+per failure (rule, column, masked value) → write typed valid rows.
+
+Invariant: ``n_in == n_valid + n_quarantined``; no row is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from rehab_outcomes import __version__
+from rehab_outcomes.contract.io import read_table, sha256_of
+from rehab_outcomes.contract.parse import ParseFailure, parse_frame
+from rehab_outcomes.contract.pii import (
+    EMAIL_RE,
+    identifying_kind,
+    is_identifying_column_name,
+    mask_key,
+    mask_series,
+)
+from rehab_outcomes.contract.recode import Mapping, apply_recode, load_recode
+from rehab_outcomes.contract.schema import (
+    CATEGORIES,
+    CONTRACT_VERSION,
+    DATAFRAME_RULE_COLUMNS,
+    Episodes,
+    Visits,
+    column_kinds,
+    required_columns,
+)
+from rehab_outcomes.exceptions import InputRefusedError, StrictValidationError
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_COLUMNS = ["row", "episode_id", "rule", "column", "value"]
+#: Share of sampled values of an extra column that must look like phone/NHS/SSN numbers to refuse it.
+IDENTIFYING_SHARE = 0.05
+#: Smallest (age band, sex, site) group size below which validation.json warns.
+REIDENTIFICATION_THRESHOLD = 11
+AGE_BANDS = [12, 20, 30, 40, 50, 60, 70, 80, 90, 200]
+AGE_BAND_LABELS = ["12-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90+"]
+
+EPISODE_OUTPUTS = ("episodes.valid.parquet", "quarantine.csv", "validation.json")
+VISIT_OUTPUTS = ("visits.valid.parquet", "visits_quarantine.csv")
+
+
+@dataclass
+class TableValidation:
+    """Outcome of validating one table: typed valid rows, quarantine lines and counts."""
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    n_in: int
+    columns_ignored: list[str] = field(default_factory=list)
+    recoded: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.valid)
+
+    @property
+    def n_quarantined(self) -> int:
+        return int(self.quarantine["row"].nunique()) if len(self.quarantine) else 0
+
+    def failures_by_rule(self) -> dict[str, int]:
+        """Number of failures per rule (a row may fail several rules)."""
+        if not len(self.quarantine):
+            return {}
+        counts = self.quarantine.groupby("rule", sort=True).size()
+        return {str(k): int(v) for k, v in counts.items()}
+
+    def rows_by_rule(self) -> dict[str, int]:
+        """Number of distinct rows failing each rule."""
+        if not len(self.quarantine):
+            return {}
+        counts = self.quarantine.groupby("rule", sort=True)["row"].nunique()
+        return {str(k): int(v) for k, v in counts.items()}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "n_in": self.n_in,
+            "n_valid": self.n_valid,
+            "n_quarantined": self.n_quarantined,
+            "failures_by_rule": self.failures_by_rule(),
+            "rows_by_rule": self.rows_by_rule(),
+            "columns_ignored": self.columns_ignored,
+            "recoded": self.recoded,
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# whole-file checks
+
+
+def check_columns(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str) -> list[str]:
+    """Refuse missing required columns and identifying extra columns; return ignored columns."""
+    required = required_columns(model)
+    missing = [c for c in required if c not in raw.columns]
+    if missing:
+        raise InputRefusedError(
+            f"{what} file lacks required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+        )
+    known = set(model.to_schema().columns)
+    extra = [c for c in raw.columns if c not in known]
+    for col in extra:
+        if is_identifying_column_name(col):
+            raise InputRefusedError(
+                f"{what} file refused: column '{col}' is named like identifying data; "
+                "remove it from the export (the toolkit accepts anonymised records only)"
+            )
+        kind = _identifying_values(raw[col])
+        if kind:
+            raise InputRefusedError(
+                f"{what} file refused: column '{col}' holds values that look like {kind} "
+                "(identifying data); remove it from the export"
+            )
+    return extra
+
+
+def _identifying_values(values: pd.Series, sample: int = 20_000) -> str | None:
+    s = values.dropna()
+    if not len(s):
+        return None
+    if len(s) > sample:  # deterministic, evenly spread sample
+        s = s.iloc[np.linspace(0, len(s) - 1, sample).astype(int)]
+    s = s.astype("string[pyarrow]")
+    if s.str.contains(EMAIL_RE, regex=True).fillna(False).any():
+        return "e-mail addresses"
+    kinds = identifying_kind(s)
+    share = float(kinds.notna().mean())
+    if share >= IDENTIFYING_SHARE:
+        top = kinds.value_counts().index[0]
+        return f"{top}s"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# row-level validation
+
+
+def _failure_frame(
+    parse_failures: list[ParseFailure],
+    schema_errors: pa.errors.SchemaErrors | None,
+    n_rows: int,
+) -> pd.DataFrame:
+    """Collect (row position, column, rule) of every failure."""
+    parts = [
+        pd.DataFrame({"pos": f.rows, "column": f.column, "rule": f"{f.column}:{f.rule}"})
+        for f in parse_failures
+    ]
+    parsed_bad = {(f.column, int(r)) for f in parse_failures for r in f.rows}
+    if schema_errors is not None:
+        fc = schema_errors.failure_cases
+        if fc["index"].isna().any():
+            # a whole-column failure (dtype, missing column): a bug of the parser, never of the data
+            bad = fc.loc[fc["index"].isna(), ["column", "check"]].to_dict("records")
+            raise RuntimeError(f"contract validation failed on whole columns: {bad}")
+        fc = fc.assign(pos=fc["index"].astype("int64"))
+        is_frame = fc["schema_context"] == "DataFrameSchema"
+        cols = fc.loc[~is_frame, ["pos", "column", "check"]]
+        cols = cols.assign(rule=cols["column"].astype(str) + ":" + cols["check"].astype(str))
+        if parsed_bad:
+            keep = [
+                not (chk == "not_nullable" and (c, p) in parsed_bad)
+                for p, c, chk in zip(cols["pos"], cols["column"], cols["check"], strict=True)
+            ]
+            cols = cols[np.asarray(keep, dtype=bool)]
+        parts.append(cols[["pos", "column", "rule"]])
+        frame = fc.loc[is_frame, ["pos", "check"]].drop_duplicates()
+        if len(frame):
+            col = frame["check"].map(DATAFRAME_RULE_COLUMNS).fillna("")
+            parts.append(pd.DataFrame({"pos": frame["pos"], "column": col,
+                                       "rule": col + ":" + frame["check"].astype(str)}))
+    if not parts:
+        return pd.DataFrame({"pos": pd.Series([], dtype="int64"), "column": [], "rule": []})
+    out = pd.concat(parts, ignore_index=True)
+    out["pos"] = out["pos"].astype("int64")
+    assert out["pos"].between(0, n_rows - 1).all()
+    return out.drop_duplicates(["pos", "column", "rule"])
+
+
+def _quarantine_lines(raw: pd.DataFrame, failures: pd.DataFrame, key_columns: tuple[str, ...]) -> pd.DataFrame:
+    """Quarantine lines with masked values, sorted by row then rule."""
+    if not len(failures):
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in QUARANTINE_COLUMNS})
+    failures = failures.sort_values(["pos", "rule", "column"], kind="stable").reset_index(drop=True)
+    pos = failures["pos"].to_numpy()
+    values = pd.Series([None] * len(failures), dtype=object)
+    for col, idx in failures.groupby("column").groups.items():
+        if col in raw.columns:
+            raw_vals = raw[col].iloc[pos[idx]].reset_index(drop=True)
+            raw_text = raw_vals.astype(object).where(raw_vals.notna(), None)
+            masked = mask_key(raw_text) if col in key_columns else mask_series(pd.Series(
+                [None if v is None else str(v) for v in raw_text], dtype=object))
+            values.iloc[np.asarray(idx)] = masked.where(raw_vals.notna().to_numpy(), "").to_numpy()
+    eid = raw["episode_id"].iloc[pos] if "episode_id" in raw.columns else pd.Series([""] * len(pos))
+    eid = mask_series(eid.reset_index(drop=True))
+    return pd.DataFrame({
+        "row": pos + 1,
+        "episode_id": eid.to_numpy(),
+        "rule": failures["rule"].to_numpy(),
+        "column": failures["column"].to_numpy(),
+        "value": values.fillna("").to_numpy(),
+    })
+
+
+def _to_categories(df: pd.DataFrame) -> pd.DataFrame:
+    for col, levels in CATEGORIES.items():
+        if col in df.columns:
+            df[col] = pd.Categorical(df[col].astype(object), categories=list(levels))
+    return df
+
+
+def validate_episodes(raw: pd.DataFrame, recode: Mapping | None = None) -> TableValidation:
+    """Validate a raw episodes table (as read by :func:`read_table`).
+
+    Raises :class:`InputRefusedError` for whole-file problems; row problems are quarantined.
+    """
+    n_in = len(raw)
+    ignored = check_columns(raw, Episodes, "episodes")
+    recoded: dict[str, dict[str, int]] = {}
+    if recode:
+        raw, recoded = apply_recode(raw, recode)
+    t0 = time.perf_counter()
+    parsed, parse_failures = parse_frame(raw, column_kinds(Episodes))
+    log.debug("parsed %d rows in %.2f s", n_in, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    errors = None
+    try:
+        Episodes.validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        errors = exc
+    log.debug("checked %d rows in %.2f s", n_in, time.perf_counter() - t0)
+    failures = _failure_frame(parse_failures, errors, n_in)
+    quarantine = _quarantine_lines(raw, failures, key_columns=("patient_key",))
+    bad = np.zeros(n_in, dtype=bool)
+    bad[failures["pos"].to_numpy()] = True
+    valid = _to_categories(parsed.loc[~bad].reset_index(drop=True))
+    return TableValidation(valid, quarantine, n_in, ignored, recoded)
+
+
+def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame) -> TableValidation:
+    """Validate a raw visits table against the *valid* episodes."""
+    n_in = len(raw)
+    ignored = check_columns(raw, Visits, "visits")
+    parsed, parse_failures = parse_frame(raw, column_kinds(Visits))
+    errors = None
+    try:
+        Visits.validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        errors = exc
+    failures = _failure_frame(parse_failures, errors, n_in)
+    # rules that need the episodes table
+    ep = episodes.set_index("episode_id")[["first_visit_date", "last_contact_date"]]
+    eid = parsed["episode_id"].astype(object)
+    exists = eid.isin(ep.index).to_numpy() & parsed["episode_id"].notna().to_numpy()
+    first = eid.map(ep["first_visit_date"])
+    last = eid.map(ep["last_contact_date"])
+    vd = parsed["visit_date"]
+    within = (vd.isna() | ~exists | ((vd >= first) & (vd <= last))).to_numpy(dtype=bool)
+    extra = [
+        pd.DataFrame({"pos": np.flatnonzero(~exists), "column": "episode_id",
+                      "rule": "episode_id:episode_exists"}),
+        pd.DataFrame({"pos": np.flatnonzero(~within), "column": "visit_date",
+                      "rule": "visit_date:visit_within_episode"}),
+    ]
+    failures = pd.concat([failures, *extra], ignore_index=True).drop_duplicates()
+    failures["pos"] = failures["pos"].astype("int64")
+    quarantine = _quarantine_lines(raw, failures, key_columns=())
+    bad = np.zeros(n_in, dtype=bool)
+    bad[failures["pos"].to_numpy()] = True
+    valid = parsed.loc[~bad].reset_index(drop=True)
+    return TableValidation(valid, quarantine, n_in, ignored, {})
+
+
+# ----------------------------------------------------------------------------------------------
+# re-identification warning
+
+
+def smallest_groups(valid: pd.DataFrame, threshold: int = REIDENTIFICATION_THRESHOLD) -> dict[str, Any]:
+    """Smallest group size over (age band, sex, site), a re-identification warning."""
+    keys = ["age_band", "sex", "site"]
+    if not len(valid):
+        return {"keys": keys, "min_group_size": 0, "groups": 0, "groups_below_threshold": 0,
+                "threshold": threshold}
+    band = pd.cut(valid["age_years"].astype(float), AGE_BANDS, right=False, labels=AGE_BAND_LABELS)
+    sizes = pd.DataFrame({"age_band": band.astype(str), "sex": valid["sex"].astype(str),
+                          "site": valid["site"].astype(str)}).groupby(keys).size()
+    smallest = int(sizes.min())
+    below = int((sizes < threshold).sum())
+    out: dict[str, Any] = {
+        "keys": keys,
+        "min_group_size": smallest,
+        "groups": int(len(sizes)),
+        "groups_below_threshold": below,
+        "threshold": threshold,
+    }
+    if below:
+        out["warning"] = (
+            f"{below} of {len(sizes)} (age band, sex, site) groups have fewer than {threshold} "
+            "episodes: share row-level outputs only with care"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole step
+
+
+@dataclass
+class ValidationRun:
+    """Everything :func:`run_validation` produced (already written to disk)."""
+
+    episodes: TableValidation
+    visits: TableValidation | None
+    report: dict[str, Any]
+
+
+def _write_atomically(out_dir: Path, files: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".validate-", dir=out_dir))
+    try:
+        for name, obj in files.items():
+            target = tmp / name
+            if isinstance(obj, pd.DataFrame) and name.endswith(".parquet"):
+                obj.to_parquet(target, index=False, engine="pyarrow")
+            elif isinstance(obj, pd.DataFrame):
+                obj.to_csv(target, index=False, lineterminator="\n")
+            else:
+                target.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        for name in files:
+            os.replace(tmp / name, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_stale(out_dir: Path) -> None:
+    for name in EPISODE_OUTPUTS + VISIT_OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def run_validation(
+    episodes_path: str | Path,
+    out_dir: str | Path,
+    visits_path: str | Path | None = None,
+    sheet: str | int | None = None,
+    recode_path: str | Path | None = None,
+    strict: bool = False,
+) -> ValidationRun:
+    """Validate an export and write ``episodes.valid.parquet``, ``quarantine.csv`` and
+    ``validation.json`` (plus ``visits.valid.parquet`` and ``visits_quarantine.csv`` with visits).
+
+    Nothing is written if the file is refused. With ``strict``, outputs are written and then
+    :class:`StrictValidationError` is raised if any row was quarantined.
+    """
+    out_dir = Path(out_dir)
+    episodes_path = Path(episodes_path)
+    try:
+        t0 = time.perf_counter()
+        raw = read_table(episodes_path, sheet=sheet)
+        log.info("read %s: %s rows, %d columns (%.2f s)", episodes_path.name, f"{len(raw):,}",
+                 raw.shape[1], time.perf_counter() - t0)
+        mapping = load_recode(recode_path, column_kinds(Episodes)) if recode_path else None
+        t0 = time.perf_counter()
+        ep = validate_episodes(raw, mapping)
+        log.info("validated episodes: %s valid, %s quarantined (%.2f s)", f"{ep.n_valid:,}",
+                 f"{ep.n_quarantined:,}", time.perf_counter() - t0)
+        vis = None
+        if visits_path is not None:
+            raw_v = read_table(visits_path)
+            vis = validate_visits(raw_v, ep.valid)
+            log.info("validated visits: %s valid, %s quarantined", f"{vis.n_valid:,}",
+                     f"{vis.n_quarantined:,}")
+    except Exception:
+        _remove_stale(out_dir)
+        raise
+    report: dict[str, Any] = {
+        "input": {"file": episodes_path.name, "sha256": sha256_of(episodes_path)},
+        "contract_version": CONTRACT_VERSION,
+        "package_version": __version__,
+        **ep.summary(),
+        "reidentification": smallest_groups(ep.valid),
+    }
+    files: dict[str, Any] = {"episodes.valid.parquet": ep.valid, "quarantine.csv": ep.quarantine}
+    if vis is not None and visits_path is not None:
+        report["visits"] = {"input": {"file": Path(visits_path).name,
+                                      "sha256": sha256_of(visits_path)}, **vis.summary()}
+        files["visits.valid.parquet"] = vis.valid
+        files["visits_quarantine.csv"] = vis.quarantine
+    files["validation.json"] = report
+    _remove_stale(out_dir)
+    _write_atomically(out_dir, files)
+    if ep.n_quarantined and ep.n_in == ep.n_quarantined:
+        log.warning("every episode was quarantined: see %s", out_dir / "quarantine.csv")
+    if strict and (ep.n_quarantined or (vis is not None and vis.n_quarantined)):
+        n = ep.n_quarantined + (vis.n_quarantined if vis is not None else 0)
+        raise StrictValidationError(f"--strict: {n:,} row(s) quarantined, see {out_dir / 'quarantine.csv'}")
+    return ValidationRun(ep, vis, report)
