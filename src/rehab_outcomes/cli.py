@@ -115,23 +115,16 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning toolkit errors into one line on stderr."""
     try:
-        app(args=argv, prog_name="rehab-outcomes", standalone_mode=False)
+        app(args=argv, prog_name="rehab-outcomes")  # usage errors: click prints them, exit 2
     except RehabOutcomesError as exc:
         if _state["debug"]:
             raise
         typer.echo(f"error: {scrub_text(str(exc))}", err=True)
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # anything unexpected: one line, details with --debug
         if _state["debug"]:
             raise
         message = scrub_text(f"{type(exc).__name__}: {exc}")
