@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _STR = pd.StringDtype("pyarrow")
 ISO_DATE_RE = r"\d{4}-\d{2}-\d{2}"
@@ -76,9 +78,16 @@ def parse_date(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         bad = present & (ts != ts.dt.normalize()).to_numpy(dtype=bool)
         return ts.where(~bad), bad
     text = _as_text(raw)
-    shaped = text.str.fullmatch(ISO_DATE_RE).fillna(False).to_numpy(dtype=bool)
-    ts = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
-    ts = ts.astype("datetime64[ns]")
+    arr = pa.chunked_array(text.array._pa_array) if hasattr(text.array, "_pa_array") else pa.chunked_array(
+        [pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())])
+    shaped = pc.match_substring_regex(arr, "^" + ISO_DATE_RE + "$")
+    arr = pc.if_else(shaped, arr, None)
+    parsed = pc.strptime(arr, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls impossible days over (2024-02-30 -> 2024-03-01): keep only exact round trips
+    day = pc.cast(pc.utf8_slice_codeunits(arr, 8, 10), pa.int64(), safe=False)
+    parsed = pc.if_else(pc.equal(pc.day(parsed), day), parsed, None)
+    values = parsed.cast(pa.timestamp("ns")).to_numpy()
+    ts = pd.Series(values.astype("datetime64[ns]"), index=raw.index)
     bad = present & ts.isna().to_numpy()
     return ts, bad
 

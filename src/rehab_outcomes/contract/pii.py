@@ -103,16 +103,18 @@ def looks_like_phone(values: pd.Series) -> pd.Series:
     return pd.Series(out, index=values.index)
 
 
+#: Shape every identifying value has: an e-mail, or only digits and separators (9 to 24 chars).
+_CANDIDATE_RE = r"[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s\-\.\(\)]{9,24}"
+
+
 def identifying_kind(values: pd.Series) -> pd.Series:
     """Name of the identifying kind each value looks like, or ``<NA>`` (vectorised)."""
     kind = pd.Series(pd.NA, index=values.index, dtype="string[pyarrow]")
     if len(values) == 0:
         return kind
-    s = _as_str(values)
-    # Cheap prefilter: identifying values contain '@' or at least 9 digits.
-    n_digits = s.str.count(r"\d").fillna(0).to_numpy()
-    has_at = s.str.contains("@", regex=False).fillna(False).to_numpy(dtype=bool)
-    maybe = has_at | (n_digits >= 9)
+    s = _as_str(values).str.strip()
+    # one cheap pass first: identifying values are e-mails or digits with separators only
+    maybe = s.str.fullmatch(_CANDIDATE_RE).fillna(False).to_numpy(dtype=bool)
     if not maybe.any():
         return kind
     sub = s[maybe]

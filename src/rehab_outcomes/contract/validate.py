@@ -10,6 +10,7 @@ Invariant: ``n_in == n_valid + n_quarantined``; no row is ever dropped silently.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
 
 from rehab_outcomes import __version__
 from rehab_outcomes.contract.io import read_table, sha256_of
@@ -157,6 +160,7 @@ def _identifying_values(values: pd.Series, sample: int = 20_000) -> str | None:
 def _failure_frame(
     parse_failures: list[ParseFailure],
     schema_errors: pa.errors.SchemaErrors | None,
+    frame_failures: list[tuple[str, np.ndarray]],
     n_rows: int,
 ) -> pd.DataFrame:
     """Collect (row position, column, rule) of every failure."""
@@ -172,8 +176,7 @@ def _failure_frame(
             bad = fc.loc[fc["index"].isna(), ["column", "check"]].to_dict("records")
             raise RuntimeError(f"contract validation failed on whole columns: {bad}")
         fc = fc.assign(pos=fc["index"].astype("int64"))
-        is_frame = fc["schema_context"] == "DataFrameSchema"
-        cols = fc.loc[~is_frame, ["pos", "column", "check"]]
+        cols = fc[["pos", "column", "check"]]
         cols = cols.assign(rule=cols["column"].astype(str) + ":" + cols["check"].astype(str))
         if parsed_bad:
             keep = [
@@ -182,11 +185,9 @@ def _failure_frame(
             ]
             cols = cols[np.asarray(keep, dtype=bool)]
         parts.append(cols[["pos", "column", "rule"]])
-        frame = fc.loc[is_frame, ["pos", "check"]].drop_duplicates()
-        if len(frame):
-            col = frame["check"].map(DATAFRAME_RULE_COLUMNS).fillna("")
-            parts.append(pd.DataFrame({"pos": frame["pos"], "column": col,
-                                       "rule": col + ":" + frame["check"].astype(str)}))
+    for name, rows in frame_failures:
+        col = DATAFRAME_RULE_COLUMNS.get(name, "")
+        parts.append(pd.DataFrame({"pos": rows, "column": col, "rule": f"{col}:{name}"}))
     if not parts:
         return pd.DataFrame({"pos": pd.Series([], dtype="int64"), "column": [], "rule": []})
     out = pd.concat(parts, ignore_index=True)
@@ -223,8 +224,36 @@ def _quarantine_lines(raw: pd.DataFrame, failures: pd.DataFrame, key_columns: tu
 def _to_categories(df: pd.DataFrame) -> pd.DataFrame:
     for col, levels in CATEGORIES.items():
         if col in df.columns:
-            df[col] = pd.Categorical(df[col].astype(object), categories=list(levels))
+            arr = pa_arrow.array(df[col].array) if not hasattr(df[col].array, "_pa_array") \
+                else df[col].array._pa_array
+            codes = pc.index_in(arr, value_set=pa_arrow.array(list(levels))).fill_null(-1)
+            df[col] = pd.Categorical.from_codes(np.asarray(codes, dtype=np.int8), categories=list(levels))
     return df
+
+
+def _check_model(model: type[pa.DataFrameModel], parsed: pd.DataFrame) -> tuple[
+        pa.errors.SchemaErrors | None, list[tuple[str, np.ndarray]]]:
+    """Run the model's column checks with pandera (lazily) and its cross-column checks directly.
+
+    The cross-column (dataframe-level) checks are evaluated as the vectorised functions they
+    are: pandera's reshaping of their failure cases costs seconds on large files.
+    Returns the column-level errors and, per failing cross-column rule, the failing positions.
+    """
+    schema = model.to_schema()
+    frame_checks = schema.checks
+    column_schema = copy.copy(schema)
+    column_schema.checks = []
+    errors = None
+    try:
+        column_schema.validate(parsed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        errors = exc
+    frame_failures = []
+    for check in frame_checks:
+        ok = np.asarray(check(parsed).check_output, dtype=bool)
+        if not ok.all():
+            frame_failures.append((check.name, np.flatnonzero(~ok)))
+    return errors, frame_failures
 
 
 def validate_episodes(raw: pd.DataFrame, recode: Mapping | None = None) -> TableValidation:
@@ -241,18 +270,14 @@ def validate_episodes(raw: pd.DataFrame, recode: Mapping | None = None) -> Table
     parsed, parse_failures = parse_frame(raw, column_kinds(Episodes))
     log.debug("parsed %d rows in %.2f s", n_in, time.perf_counter() - t0)
     t0 = time.perf_counter()
-    errors = None
-    try:
-        Episodes.validate(parsed, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        errors = exc
+    errors, frame_failures = _check_model(Episodes, parsed)
     log.debug("checked %d rows in %.2f s", n_in, time.perf_counter() - t0)
-    failures = _failure_frame(parse_failures, errors, n_in)
+    failures = _failure_frame(parse_failures, errors, frame_failures, n_in)
     quarantine = _quarantine_lines(raw, failures, key_columns=("patient_key",))
     bad = np.zeros(n_in, dtype=bool)
     bad[failures["pos"].to_numpy()] = True
-    valid = _to_categories(parsed.loc[~bad].reset_index(drop=True))
-    return TableValidation(valid, quarantine, n_in, ignored, recoded)
+    valid = parsed.loc[~bad].reset_index(drop=True) if bad.any() else parsed
+    return TableValidation(_to_categories(valid), quarantine, n_in, ignored, recoded)
 
 
 def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame) -> TableValidation:
@@ -260,12 +285,8 @@ def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame) -> TableValidatio
     n_in = len(raw)
     ignored = check_columns(raw, Visits, "visits")
     parsed, parse_failures = parse_frame(raw, column_kinds(Visits))
-    errors = None
-    try:
-        Visits.validate(parsed, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        errors = exc
-    failures = _failure_frame(parse_failures, errors, n_in)
+    errors, frame_failures = _check_model(Visits, parsed)
+    failures = _failure_frame(parse_failures, errors, frame_failures, n_in)
     # rules that need the episodes table
     ep = episodes.set_index("episode_id")[["first_visit_date", "last_contact_date"]]
     eid = parsed["episode_id"].astype(object)
