@@ -92,21 +92,16 @@ def contract(
     typer.echo(contract_markdown(), nl=False)
 
 
-# Subcommands of the other domains are registered here.
+# Subcommands of the other domains: each module defines one typer command function and
+# imports its heavy dependencies inside it, so that `--help` stays fast.
 def _register() -> None:
-    import importlib
+    from rehab_outcomes.reporting.dashboard_command import dashboard
+    from rehab_outcomes.simulation.command import simulate
+    from rehab_outcomes.survival.command import analyse
 
-    for module, name in (
-        ("rehab_outcomes.simulation.command", "simulate"),
-        ("rehab_outcomes.survival.command", "analyse"),
-    ):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        app.command(name)(getattr(mod, name))
+    app.command("simulate")(simulate)
+    app.command("analyse")(analyse)
+    app.command("dashboard")(dashboard)
 
 
 _register()
