@@ -16,7 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 .venv: $(STAMP)
 
 run: .venv
-	$(BIN)/snakemake --cores $(CORES) --printshellcmds
+	$(BIN)/snakemake --cores $(CORES)
+	@$(MAKE) --no-print-directory results/report.html
+
+# The Snakemake report (figures and tables with captions), rebuilt only when an output changed.
+results/report.html: $(wildcard results/analyse/*.csv results/figures/*.png results/dashboard/index.html)
+	$(BIN)/snakemake --report $@
 
 test: .venv
 	$(BIN)/ruff check .

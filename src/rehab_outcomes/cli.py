@@ -96,11 +96,13 @@ def contract(
 # imports its heavy dependencies inside it, so that `--help` stays fast.
 def _register() -> None:
     from rehab_outcomes.reporting.dashboard_command import dashboard
+    from rehab_outcomes.reporting.figures_command import figures
     from rehab_outcomes.simulation.command import simulate
     from rehab_outcomes.survival.command import analyse
 
     app.command("simulate")(simulate)
     app.command("analyse")(analyse)
+    app.command("figures")(figures)
     app.command("dashboard")(dashboard)
 
 

@@ -4,6 +4,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from rehab_outcomes.reporting.figures_command import expected_figures
+from rehab_outcomes.survival.pipeline import IPTW_TABLES, TABLES, VISIT_TABLES
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 # The package is installed in the same environment as Snakemake: call its CLI through it.
@@ -60,5 +63,60 @@ def validate_options():
     return " ".join(opts)
 
 
+def simulate_options():
+    sim = config.get("simulate", {})
+    opts = [
+        f"--n {sim.get('n', 3000)}",
+        f"--seed {sim.get('seed', 20261129)}",
+        f"--design {sim.get('design', 'randomised')}",
+        f"--scenario {sim.get('scenario', 'default')}",
+    ]
+    if sim.get("params"):
+        opts.append(f"--config {sim['params']}")
+    return " ".join(opts)
+
+
+def analysis_setting(key, default):
+    return config.get("analysis", {}).get(key, default)
+
+
+def analyse_tables():
+    tables = list(TABLES)
+    if analysis_setting("adjust", "none") == "iptw":
+        tables += list(IPTW_TABLES)
+    if has_visits():
+        tables += list(VISIT_TABLES)
+    return tables
+
+
+def analyse_options():
+    covariates = analysis_setting("covariates", None)
+    opts = [
+        f"--tau {analysis_setting('tau', 26)}",
+        f"--conf-type {analysis_setting('conf_type', 'log')}",
+        f"--adjust {analysis_setting('adjust', 'none')}",
+    ]
+    if covariates:
+        opts.append(f"--covariates {','.join(covariates)}")
+    if has_visits():
+        opts.append("--visits results/validate/visits.valid.parquet")
+    return " ".join(opts)
+
+
+def figure_stems():
+    return expected_figures(analysis_setting("adjust", "none"), has_visits())
+
+
+def config_file():
+    """The config file the run was started with (shown in the dashboard's provenance)."""
+    files = list(getattr(workflow, "configfiles", []) or [])
+    return files[-1] if files else "config/config.yaml"
+
+
 def final_outputs():
-    return validate_outputs()
+    return [
+        *validate_outputs(),
+        "results/analyse/summary.json",
+        *expand("results/figures/{stem}.png", stem=figure_stems()),
+        "results/dashboard/index.html",
+    ]

@@ -5,13 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
-import yaml
-
-from rehab_outcomes import __version__
-from rehab_outcomes.contract.io import sha256_of
-from rehab_outcomes.reporting.dashboard import build_dashboard, load_validation, run_date_text
 
 
 def dashboard(
@@ -39,6 +33,13 @@ def dashboard(
     Counts from 1 to THRESHOLD-1 are shown as "<THRESHOLD" (with complementary suppression), and
     no rate or curve rests on fewer than THRESHOLD people at risk.
     """
+    import pandas as pd
+    import yaml
+
+    from rehab_outcomes import __version__
+    from rehab_outcomes.contract.io import sha256_of
+    from rehab_outcomes.reporting.dashboard import build_dashboard, load_validation, run_date_text
+
     frame = pd.read_parquet(episodes)
     report = load_validation(validation)
     cfg: dict[str, Any] | None = None
