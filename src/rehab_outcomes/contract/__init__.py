@@ -1,22 +1,42 @@
 """The data contract for anonymised clinic records, its validation and derived outcomes."""
 
-from rehab_outcomes.contract.io import read_table
-from rehab_outcomes.contract.outcomes import derive_outcomes
-from rehab_outcomes.contract.schema import (
-    ARMS,
-    CATEGORIES,
-    CONTRACT_VERSION,
-    DIAGNOSES,
-    EXIT_REASONS,
-    REFERENCE_ARM,
-    SEXES,
-    Episodes,
-    Visits,
-)
-from rehab_outcomes.contract.validate import run_validation, validate_episodes, validate_visits
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Names are imported on first use, so that importing one submodule (or the CLI) stays fast.
+_LAZY = {
+    "read_table": "rehab_outcomes.contract.io",
+    "derive_outcomes": "rehab_outcomes.contract.outcomes",
+    "ARMS": "rehab_outcomes.contract.schema",
+    "CATEGORIES": "rehab_outcomes.contract.schema",
+    "CONTRACT_VERSION": "rehab_outcomes.contract.schema",
+    "DIAGNOSES": "rehab_outcomes.contract.schema",
+    "EXIT_REASONS": "rehab_outcomes.contract.schema",
+    "REFERENCE_ARM": "rehab_outcomes.contract.schema",
+    "SEXES": "rehab_outcomes.contract.schema",
+    "Episodes": "rehab_outcomes.contract.schema",
+    "Visits": "rehab_outcomes.contract.schema",
+    "run_validation": "rehab_outcomes.contract.validate",
+    "validate_episodes": "rehab_outcomes.contract.validate",
+    "validate_visits": "rehab_outcomes.contract.validate",
+}
 
 __all__ = [
     "ARMS", "CATEGORIES", "CONTRACT_VERSION", "DIAGNOSES", "EXIT_REASONS", "REFERENCE_ARM",
     "SEXES", "Episodes", "Visits", "derive_outcomes", "read_table", "run_validation",
     "validate_episodes", "validate_visits",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,11 +1,22 @@
 """Survival analysis of time to pain-free running and re-injury, checked against R's survival."""
 
-from rehab_outcomes.survival.cox import CoxPH
-from rehab_outcomes.survival.cuminc import cumulative_incidence
-from rehab_outcomes.survival.km import KaplanMeier, survival_at
-from rehab_outcomes.survival.logrank import holm, logrank_table, survdiff
-from rehab_outcomes.survival.rmst import rmst_table
-from rehab_outcomes.survival.zph import cox_zph
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Names are imported on first use, so that importing one submodule (or the CLI) stays fast.
+_LAZY = {
+    "CoxPH": "rehab_outcomes.survival.cox",
+    "cumulative_incidence": "rehab_outcomes.survival.cuminc",
+    "KaplanMeier": "rehab_outcomes.survival.km",
+    "survival_at": "rehab_outcomes.survival.km",
+    "holm": "rehab_outcomes.survival.logrank",
+    "logrank_table": "rehab_outcomes.survival.logrank",
+    "survdiff": "rehab_outcomes.survival.logrank",
+    "rmst_table": "rehab_outcomes.survival.rmst",
+    "cox_zph": "rehab_outcomes.survival.zph",
+}
 
 __all__ = [
     "CoxPH",
@@ -18,3 +29,15 @@ __all__ = [
     "survdiff",
     "survival_at",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
