@@ -83,6 +83,8 @@ class AnalysisConfig:
 
     covariates: tuple[str, ...] = DEFAULT_COVARIATES
     cluster: str | None = "site"
+    min_clusters: int = 30
+    strata: str | None = None
     tau: float = 26.0
     conf_type: Literal["log", "log-log", "plain"] = "log"
     alpha: float = 0.05
@@ -241,9 +243,20 @@ def run_analysis(
                              ignore_index=True)
 
     zph = []
+    n_clusters = int(df[cfg.cluster].nunique()) if cfg.cluster else 0
+    ci_se = "robust" if cfg.cluster and n_clusters >= cfg.min_clusters else "model"
+    if cfg.cluster and ci_se == "model":
+        msg = (f"robust SE clustered by {cfg.cluster} is reported, but confidence intervals and "
+               f"p-values use the model-based SE: {n_clusters} clusters are too few for a reliable "
+               f"sandwich estimate (min_clusters = {cfg.min_clusters})")
+        log.warning("cox: %s", msg)
+        res.warnings.append({"piece": "cox", "warning": msg})
     for outcome, (dur, ev, _label) in OUTCOMES.items():
         fit = run(f"cox:{outcome}", lambda d=dur, e=ev, o=outcome: CoxPH(alpha=cfg.alpha).fit(
-            df, d, e, covariates=cfg.covariates, cluster_col=cfg.cluster, outcome=o))
+            df, d, e, covariates=cfg.covariates, strata_col=cfg.strata, cluster_col=cfg.cluster,
+            outcome=o))
+        if fit is not None:
+            fit.ci_se_ = ci_se
         coxes[outcome] = fit
         t[f"cox_{outcome}"] = _cox_table(fit) if fit is not None else _empty(COX_COLUMNS)
         if fit is not None:
@@ -294,6 +307,8 @@ def run_analysis(
                 "events": int(coxes[o].n_events_) if coxes[o] is not None else None,
                 "dropped_missing_covariates": int(coxes[o].n_dropped_) if coxes[o] is not None else None,
                 "robust_se_clustered_by": cfg.cluster,
+                "clusters": n_clusters,
+                "ci_and_p_use": f"{ci_se} SE",
             }
             for o in OUTCOMES
         },
