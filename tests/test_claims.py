@@ -136,10 +136,11 @@ def test_trajectory_claim() -> None:
         }
     )
     row = _claims(trajectories=traj).loc["4"]
-    assert row["verdict"] == "supported"
-    assert row["statement"].startswith("Pain fell 0.20 points per week faster")
-    flat = traj.assign(lower=[5.8, -0.12, -0.05], upper=[6.2, -0.08, 0.02])
-    assert _claims(trajectories=flat).loc["4", "verdict"] == "inconclusive"
+    # the slope is reported as context, never as a verdict: recovery ends care (informative dropout)
+    assert row["verdict"] == "not_assessable"
+    assert row["estimate"] == -0.2 and row["lower"] == -0.24
+    assert "cannot test the progression rule" in row["statement"]
+    assert "fell 0.20 points per week faster" in row["statement"]
 
 
 def test_not_assessable_claims_and_missing_terms() -> None:

@@ -247,16 +247,13 @@ def _claim4(ctx: _Ctx, traj: pd.DataFrame | None) -> dict:
     est, lo, hi = float(r["coef"]), float(r["lower"]), float(r["upper"])
     if not ctx.default_level and "se" in r:
         lo, hi = est - ctx.z * float(r["se"]), est + ctx.z * float(r["se"])
-    verdict = _ci_verdict(lo, hi, 0.0, benefit_above=False)
     ci = f"({ctx.ci} {_num(lo)} to {_num(hi)})"
-    if verdict == "inconclusive":
-        lead = (f"Pain fell at a rate not clearly different with strength + graded running than "
-                f"with rest only: {_num(est)} points per week {ci}")
-    else:
-        lead = (f"Pain fell {_num(abs(est))} points per week {'faster' if est < 0 else 'slower'} "
-                f"with strength + graded running than with rest only {ci}")
-    text = lead + "; this is indirect, since the walk–run steps themselves are not compared."
-    return _row("4", quantity, est, lo, hi, verdict, text)
+    direction = "faster" if est < 0 else "slower"
+    text = (f"The records cannot test the progression rule itself: no arm returns to running "
+            f"without it. As context, pain among runners still in care fell {_num(abs(est))} points "
+            f"per week {direction} with strength + graded running than with rest only {ci}, but "
+            f"runners leave care when they recover, so this slope describes those still in care.")
+    return _row("4", quantity, est, lo, hi, "not_assessable", text)
 
 
 def _claim7(ctx: _Ctx, cox_re: pd.DataFrame) -> dict:
