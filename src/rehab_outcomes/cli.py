@@ -95,6 +95,7 @@ def contract(
 # Subcommands of the other domains: each module defines one typer command function and
 # imports its heavy dependencies inside it, so that `--help` stays fast.
 def _register() -> None:
+    from rehab_outcomes.planning.command import power, power_gather
     from rehab_outcomes.reporting.dashboard_command import dashboard
     from rehab_outcomes.reporting.figures_command import figures
     from rehab_outcomes.simulation.command import simulate
@@ -104,6 +105,8 @@ def _register() -> None:
     app.command("analyse")(analyse)
     app.command("figures")(figures)
     app.command("dashboard")(dashboard)
+    app.command("power")(power)
+    app.command("power-gather")(power_gather)
 
 
 _register()
