@@ -32,15 +32,15 @@ import numpy as np
 
 from rehab_outcomes.contract.schema import ARMS
 from rehab_outcomes.simulation.calibration import (
-    _categorical,
     balanced_site_frailties,
     calibrate,
     design_columns,
+    draw_categorical,
     draw_covariates,
     frailty_quantiles,
     linear_predictor,
 )
-from rehab_outcomes.simulation.cohort import _days_after, _weibull_times, allocate
+from rehab_outcomes.simulation.cohort import allocate, days_after, weibull_times
 from rehab_outcomes.simulation.params import WEEKS_12_MONTHS, SimulationParams
 
 #: Trials per random-number block (chunk boundaries are aligned to blocks).
@@ -156,7 +156,7 @@ def simulate_trials(model: TrialModel, rng: np.random.Generator, n_trials: int,
     n = len(ARMS) * n_per_arm
     size = n_trials * n
     cov = draw_covariates(rng, size, p.cohort)
-    site = _categorical(rng, size, p.sites.shares).reshape(n_trials, n)
+    site = draw_categorical(rng, size, p.sites.shares).reshape(n_trials, n)
     s = p.sites
     if s.frailty_mode == "balanced":
         frail = np.broadcast_to(balanced_site_frailties(s)[0], (n_trials, len(s.names)))
@@ -170,7 +170,7 @@ def simulate_trials(model: TrialModel, rng: np.random.Generator, n_trials: int,
         arm = allocate(rng, cov, "observational", p)
     lp = linear_predictor(design_columns(cov, arm, p.cohort), p.pain_free.effects)
     eta = lp + np.log(np.take_along_axis(frail, site.astype(np.intp), axis=1)).ravel()
-    d_pf = _days_after(_weibull_times(rng, model.rate, model.shape, eta))
+    d_pf = days_after(weibull_times(rng, model.rate, model.shape, eta))
     if model.lost_rate > 0:
         t_drop = rng.standard_exponential(size) / model.lost_rate
     else:

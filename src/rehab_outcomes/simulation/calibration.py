@@ -51,7 +51,7 @@ class Covariates:
 def draw_covariates(rng: np.random.Generator, n: int, c: CohortParams) -> Covariates:
     """Draw ``n`` patients' baseline covariates (vectorised)."""
     age = np.clip(np.rint(rng.normal(c.age_mean, c.age_sd, n)), c.age_min, c.age_max).astype(np.int64)
-    sex = _categorical(rng, n, c.sex_shares)
+    sex = draw_categorical(rng, n, c.sex_shares)
     bmi_true = np.round(np.clip(rng.normal(c.bmi_mean, c.bmi_sd, n), c.bmi_min, c.bmi_max), 1)
     bmi = np.where(rng.random(n) < c.bmi_missing, np.nan, bmi_true)
     km = rng.lognormal(math.log(c.weekly_km_median), c.weekly_km_sigma, n)
@@ -62,11 +62,11 @@ def draw_covariates(rng: np.random.Generator, n: int, c: CohortParams) -> Covari
     kuj = c.kujala_mean - c.kujala_per_pain_point * (pain - c.pain_mean) + rng.normal(0, c.kujala_sd, n)
     kuj = np.clip(np.rint(kuj), 0, 100)
     kuj = np.where(rng.random(n) < c.kujala_missing, np.nan, kuj)
-    diagnosis = _categorical(rng, n, c.diagnosis_shares)
+    diagnosis = draw_categorical(rng, n, c.diagnosis_shares)
     return Covariates(age, sex, bmi, bmi_true, km, sym, pain, kuj, diagnosis)
 
 
-def _categorical(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.ndarray:
+def draw_categorical(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.ndarray:
     cum = np.cumsum(np.asarray(shares, dtype=float))
     cum[-1] = 1.0 + 1e-12
     return np.searchsorted(cum, rng.random(n), side="right").astype(np.int8)

@@ -32,10 +32,10 @@ from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.simulation.calibration import (
     Calibration,
     Covariates,
-    _categorical,
     calibrate,
     centers,
     design_columns,
+    draw_categorical,
     draw_covariates,
     draw_site_frailties,
     linear_predictor,
@@ -184,7 +184,7 @@ def allocate(rng: np.random.Generator, cov: Covariates, design: str, params: Sim
     n = len(cov.age_years)
     a = params.allocation
     if design == "randomised":
-        return _categorical(rng, n, a.randomised_probabilities)
+        return draw_categorical(rng, n, a.randomised_probabilities)
     logits = allocation_logits(cov, a, params)
     prob = np.exp(logits - logits.max(axis=1, keepdims=True))
     cum = np.cumsum(prob / prob.sum(axis=1, keepdims=True), axis=1)
@@ -192,12 +192,12 @@ def allocate(rng: np.random.Generator, cov: Covariates, design: str, params: Sim
     return (rng.random(n)[:, None] >= cum).sum(axis=1).astype(np.int8)
 
 
-def _weibull_times(rng: np.random.Generator, rate: float, shape: float, eta: np.ndarray) -> np.ndarray:
+def weibull_times(rng: np.random.Generator, rate: float, shape: float, eta: np.ndarray) -> np.ndarray:
     """Event times (weeks) with cumulative hazard ``rate * t**shape * exp(eta)``."""
     return (rng.standard_exponential(len(eta)) / (rate * np.exp(eta))) ** (1.0 / shape)
 
 
-def _days_after(weeks: np.ndarray) -> np.ndarray:
+def days_after(weeks: np.ndarray) -> np.ndarray:
     """Whole days (>= 1) on or after a continuous time in weeks."""
     return np.maximum(np.ceil(np.minimum(weeks * 7.0, _MAX_DAYS)), 1).astype(np.int64)
 
@@ -257,14 +257,14 @@ def simulate_cohort(
     p, fu = params, params.follow_up
 
     cov = draw_covariates(rng, n, p.cohort)
-    site = _categorical(rng, n, p.sites.shares)
+    site = draw_categorical(rng, n, p.sites.shares)
     frail_pf, frail_re = draw_site_frailties(rng, p.sites)
     arm = allocate(rng, cov, design, p)
     cols = design_columns(cov, arm, p.cohort)
     lp_pf = linear_predictor(cols, p.pain_free.effects)
     lp_re = linear_predictor(cols, p.reinjury.effects)
-    t_pf = _weibull_times(rng, cal.pain_free.rate, cal.pain_free.shape, lp_pf + np.log(frail_pf[site]))
-    t_re = _weibull_times(rng, cal.reinjury.rate, cal.reinjury.shape, lp_re + np.log(frail_re[site]))
+    t_pf = weibull_times(rng, cal.pain_free.rate, cal.pain_free.shape, lp_pf + np.log(frail_pf[site]))
+    t_re = weibull_times(rng, cal.reinjury.rate, cal.reinjury.shape, lp_re + np.log(frail_re[site]))
     lost_rate = -math.log1p(-fu.lost_by_12_months) / WEEKS_12_MONTHS
     t_drop = rng.standard_exponential(n) / lost_rate if lost_rate > 0 else np.full(n, np.inf)
     withdrew = rng.random(n) < fu.withdrew_share
@@ -273,8 +273,8 @@ def simulate_cohort(
     keys = _random_keys(rng, n)
 
     # whole days and censoring
-    d_pf = _days_after(t_pf)
-    d_re = _days_after(t_re)
+    d_pf = days_after(t_pf)
+    d_re = days_after(t_re)
     d_drop = np.floor(np.minimum(t_drop * 7.0, _MAX_DAYS)).astype(np.int64)
     admin = 7 * fu.admin_end_weeks
     if fu.data_cut is not None:
