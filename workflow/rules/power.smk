@@ -6,8 +6,8 @@ import re
 
 POWER = config.get("power", {})
 POWER_SCENARIOS = list(POWER.get("scenarios", ["default"]))
-POWER_CHUNKS = [str(i) for i in range(int(POWER.get("chunks", 4)))]
-# Scenario names are exactly those of the config; chunks are 0-based integers.
+POWER_CHUNKS = [str(i) for i in range(1, int(POWER.get("chunks", 4)) + 1)]
+# Scenario names are exactly those of the config; chunks are numbered 1..chunks.
 POWER_SCENARIO_RE = "|".join(map(re.escape, POWER_SCENARIOS))
 
 
@@ -28,7 +28,7 @@ rule power_chunk:
         "results/logs/power/chunks/{scenario}/{chunk}.log",
     wildcard_constraints:
         scenario=POWER_SCENARIO_RE,
-        chunk=r"\d+",
+        chunk="|".join(POWER_CHUNKS),
     conda:
         "../envs/rehab-outcomes.yaml"
     params:
