@@ -13,15 +13,12 @@
 
 # %%
 # %matplotlib inline
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
 
 from rehab_outcomes.contract import derive_outcomes
-from rehab_outcomes.reporting.figures import plot_cumulative_incidence, plot_km
+from rehab_outcomes.reporting.figures import plot_cumulative_incidence, plot_km, show
 from rehab_outcomes.simulation import load_params, simulate_cohort
 from rehab_outcomes.survival import CoxPH, KaplanMeier, cumulative_incidence, rmst_table
 from rehab_outcomes.survival.pipeline import DEFAULT_COVARIATES
@@ -29,12 +26,6 @@ from rehab_outcomes.survival.pipeline import DEFAULT_COVARIATES
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 120)
 
-
-def show(plot, *args, **kwargs):
-    """Draw one of the package's figures into a temporary folder and display the PNG."""
-    with tempfile.TemporaryDirectory() as tmp:
-        png, _svg = plot(*args, stem=Path(tmp) / "figure", **kwargs)
-        display(Image(filename=png))
 
 
 # %% [markdown]

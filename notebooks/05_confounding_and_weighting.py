@@ -19,17 +19,15 @@
 
 # %%
 # %matplotlib inline
-import tempfile
 import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
+from IPython.display import display
 
 from rehab_outcomes.contract import derive_outcomes
-from rehab_outcomes.reporting.figures import plot_km, plot_love
+from rehab_outcomes.reporting.figures import plot_km, plot_love, show
 from rehab_outcomes.simulation import load_params, simulate_cohort
 from rehab_outcomes.survival import CoxPH, KaplanMeier
 from rehab_outcomes.survival.iptw import PropensityModel
@@ -39,12 +37,6 @@ pd.set_option("display.precision", 3)
 pd.set_option("display.width", 120)
 STRENGTH = "arm:strength_graded_running"
 
-
-def show(plot, *args, **kwargs):
-    """Draw one of the package's figures into a temporary folder and display the PNG."""
-    with tempfile.TemporaryDirectory() as tmp:
-        png, _svg = plot(*args, stem=Path(tmp) / "figure", **kwargs)
-        display(Image(filename=png))
 
 
 # %% [markdown]

@@ -9,25 +9,23 @@ command line starts fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rehab_outcomes._lazy import lazy_exports
 
-_EXPORTS = {
-    "PowerSettings": "power",
-    "run_power": "power",
-    "power_table": "power",
-    "gather": "power",
-    "simulate_trials": "trials",
-    "trial_model": "trials",
-    "schoenfeld_power": "schoenfeld",
-    "schoenfeld_events": "schoenfeld",
-    "expected_events": "schoenfeld",
+_LAZY = {
+    name: f"rehab_outcomes.planning.{module}"
+    for name, module in {
+        "PowerSettings": "power",
+        "run_power": "power",
+        "power_table": "power",
+        "gather": "power",
+        "simulate_trials": "trials",
+        "trial_model": "trials",
+        "schoenfeld_power": "schoenfeld",
+        "schoenfeld_events": "schoenfeld",
+        "expected_events": "schoenfeld",
+    }.items()
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -8,10 +8,10 @@ fixed SVG hash salt, glyphs as paths, no dates or software versions in the metad
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import matplotlib as mpl
 import numpy as np
@@ -459,3 +459,16 @@ __all__ = [
     "plot_love",
     "plot_trajectories",
 ]
+
+
+def show(plot: Callable[..., tuple[Path, Path]], *args: Any, **kwargs: Any) -> None:
+    """Draw one of this module's figures into a temporary folder and display the PNG inline
+    (in Jupyter). ``show(plot_km, km_table, "Not yet pain-free")`` draws what
+    ``plot_km(km_table, "Not yet pain-free", stem)`` would write, without leaving files behind."""
+    import tempfile
+
+    from IPython.display import Image, display
+
+    with tempfile.TemporaryDirectory() as tmp:
+        png, _svg = plot(*args, stem=Path(tmp) / "figure", **kwargs)
+        display(Image(filename=str(png)))

@@ -5,8 +5,7 @@ The model, every parameter, its default and source are described in ``docs/simul
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rehab_outcomes._lazy import lazy_exports
 
 # Names are imported on first use, so that importing one submodule (or the CLI) stays fast.
 _LAZY = {
@@ -31,14 +30,4 @@ __all__ = [
     "simulate_cohort",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
