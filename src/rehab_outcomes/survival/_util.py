@@ -28,7 +28,7 @@ def as_float(s: pd.Series) -> np.ndarray:
 
 def levels(s: pd.Series, name: str | None = None) -> list[str]:
     """Levels present in ``s``: the contract's (or the categorical's) order, else sorted."""
-    present = set(s.dropna().astype(str).unique())
+    present = {str(v) for v in pd.unique(s.dropna())}
     if name in CATEGORIES:
         order = [str(v) for v in CATEGORIES[name]]
     elif isinstance(s.dtype, pd.CategoricalDtype):
@@ -37,6 +37,18 @@ def levels(s: pd.Series, name: str | None = None) -> list[str]:
         order = []
     known = [lv for lv in order if lv in present]
     return known + sorted(present - set(known))
+
+
+def level_codes(s: pd.Series, labels: Sequence[str]) -> np.ndarray:
+    """Position in ``labels`` of the text of every value of ``s`` (``-1`` if absent or missing).
+
+    Equivalent to ``pd.Categorical(s.astype(str), categories=labels).codes`` but factorizes
+    first, so the text conversion runs once per distinct value rather than once per row.
+    """
+    codes, uniques = pd.factorize(s)
+    index = {lv: i for i, lv in enumerate(labels)}
+    lookup = np.array([index.get(str(u), -1) for u in uniques] + [-1], dtype=np.intp)
+    return lookup[codes]
 
 
 def survival_arrays(
@@ -110,7 +122,7 @@ def build_design(df: pd.DataFrame, covariates: Sequence[str], rows: np.ndarray) 
     if len(set(covariates)) != len(covariates):
         raise AnalysisError("covariates must not repeat")
     complete = rows.copy()
-    numeric: dict[str, bool] = {}
+    numeric: dict[str, np.ndarray | None] = {}
     for c in covariates:
         s = df[c]
         is_num = (
@@ -118,22 +130,23 @@ def build_design(df: pd.DataFrame, covariates: Sequence[str], rows: np.ndarray) 
             and not pd.api.types.is_bool_dtype(s)
             and not isinstance(s.dtype, pd.CategoricalDtype)
         )
-        numeric[c] = is_num
-        complete &= (np.isfinite(as_float(s)) if is_num else s.notna().to_numpy(dtype=bool))
+        numeric[c] = as_float(s) if is_num else None
+        complete &= (np.isfinite(numeric[c]) if is_num else s.notna().to_numpy(dtype=bool))
     columns: list[np.ndarray] = []
     names: list[str] = []
     assign: dict[str, list[int]] = {}
     refs: dict[str, str] = {}
     for c in covariates:
-        s = df.loc[complete, c]
-        if numeric[c]:
-            x = as_float(s)
+        values = numeric[c]
+        if values is not None:
+            x = values[complete]
             if x.size and np.ptp(x) == 0:
                 raise AnalysisError(f"covariate {c!r} is constant in the analysed rows; drop it")
             assign[c] = [len(names)]
             columns.append(x)
             names.append(c)
             continue
+        s = df.loc[complete, c]
         declared: list[str] = []
         if c in CATEGORIES:
             declared = [str(v) for v in CATEGORIES[c]]
@@ -161,16 +174,18 @@ def build_design(df: pd.DataFrame, covariates: Sequence[str], rows: np.ndarray) 
             )
             ref = present[0]
         refs[c] = ref
-        text = s.astype(str).to_numpy()
+        code = level_codes(s, present)
         assign[c] = []
-        for lv in present:
+        for i, lv in enumerate(present):
             if lv == ref:
                 continue
             assign[c].append(len(names))
-            columns.append((text == lv).astype(float))
+            columns.append((code == i).astype(float))
             names.append(f"{c}:{lv}")
     n = int(complete.sum())
-    X = np.column_stack(columns) if columns else np.empty((n, 0))
+    X = np.empty((n, len(columns)), order="F")  # column-major: the Cox engine works by column
+    for j, col in enumerate(columns):
+        X[:, j] = col
     return Design(X=X, names=names, assign=assign, complete=complete, references=refs)
 
 
@@ -187,5 +202,4 @@ def group_codes(
     if s.isna().any():
         raise AnalysisError(f"{group_col!r} has missing values in rows with an outcome")
     labels = levels(s, group_col)
-    codes = pd.Categorical(s.astype(str), categories=labels).codes.astype(np.intp)
-    return codes, labels
+    return level_codes(s, labels), labels

@@ -5,9 +5,13 @@ The engine matches R's ``coxph(..., ties = "efron")``: optional case weights (R'
 built from Efron score residuals, ``V = I⁻¹ (Σ_c U_c U_cᵀ) I⁻¹`` with ``U_c`` the weighted score
 residuals summed within cluster ``c``.
 
-Everything is vectorised: per stratum, risk-set sums are reverse cumulative sums over distinct
-times, and Efron's correction for ``d`` tied events is expanded into one row per event (the
-``k``-th event of a tie gets the fraction ``k / d``), so no Python loop runs over event times.
+Everything is vectorised and built for large cohorts with many ties. The rows are sorted once
+(stratum, time, event) and the tie structure is precomputed; per Newton step the risk-set sums
+are block sums (``np.add.reduceat``) over distinct times followed by reverse cumulative sums,
+Efron's correction for ``d`` tied events (the ``k``-th gets the fraction ``k / d``) reduces to
+per-time scalar sums, and the information matrix is one BLAS product ``Xᵀ (v X)``, so no
+Python loop runs over event times and no ``n × p × p`` array is formed. Score residuals are
+computed once, at the estimate.
 
 Missing covariates: complete-case analysis. A row with a missing covariate, weight, stratum or
 cluster is dropped; the count is in ``n_dropped_``. Rows without an outcome (for instance
@@ -20,6 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -39,11 +44,23 @@ SUMMARY_COLUMNS = ["term", "coef", "se", "robust_se", "hr", "hr_lower", "hr_uppe
 MIN_EVENTS_PER_TERM = 10
 
 
+def _segsum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive segments of ``values`` (first axis) beginning at ``starts``."""
+    if starts.size == 0:
+        return np.zeros((0, *values.shape[1:]))
+    return np.add.reduceat(values, starts, axis=0)
+
+
 @dataclass
 class _Stratum:
-    """Fixed (coefficient-free) structure of one stratum, rows sorted by time."""
+    """Fixed (coefficient-free) structure of one stratum, rows sorted by time, then event.
 
-    rows: np.ndarray  # positions into the analysed arrays
+    Within a distinct time the censored rows come first and the events last, so each distinct
+    time is at most two contiguous *blocks* (censored, events) and every risk-set sum is a block
+    sum (``np.add.reduceat``) followed by a reverse cumulative sum over distinct times.
+    """
+
+    rows: np.ndarray  # positions into the analysed arrays, in time order
     grp: np.ndarray  # distinct-time index of each row
     starts: np.ndarray  # first row of each distinct time
     dead: np.ndarray  # positions (within stratum) of event rows
@@ -53,99 +70,158 @@ class _Stratum:
     ngrp: int
     dstarts: np.ndarray  # first event row of each distinct event time
     dug: np.ndarray  # distinct-time index of each distinct event time
-    X: np.ndarray | None = None  # centred covariates of the stratum, time order
-    w: np.ndarray | None = None  # case weights of the stratum, time order
+    ej: np.ndarray  # distinct-event-time index of each event row
+    d_e: np.ndarray  # events per distinct event time
+    m_e: np.ndarray  # mean event case weight per distinct event time
+    bstarts: np.ndarray  # first row of each block
+    blen: np.ndarray  # rows per block
+    bgrp: np.ndarray  # distinct-time index of each block
+    bdead: np.ndarray  # the block holds events
+    gblock: np.ndarray  # first block of each distinct time
+    X: np.ndarray  # centred covariates in time order (Fortran layout)
+    w: np.ndarray  # case weights in time order
+    delta: np.ndarray  # event indicator in time order
+    wx_dead: np.ndarray  # Σ_events w·x: the coefficient-free part of the score
+    w_dead: float  # Σ_events w
+    buf: np.ndarray | None = None  # n×p scratch array shared by the evaluations of one fit
 
-    def death_sum(self, values: np.ndarray) -> np.ndarray:
-        """Sum event-row ``values`` within distinct times (zero at times without events)."""
+    def to_groups(self, values: np.ndarray) -> np.ndarray:
+        """Place per-event-time ``values`` on all distinct times (zero where no events)."""
         out = np.zeros((self.ngrp, *values.shape[1:]))
-        if values.shape[0]:
-            out[self.dug] = np.add.reduceat(values, self.dstarts, axis=0)
+        out[self.dug] = values
         return out
 
 
-@dataclass
-class _Pieces:
-    """Per-stratum quantities at a coefficient vector."""
-
-    loglik: float
-    score: np.ndarray
-    info: np.ndarray
-    risk: np.ndarray  # w * exp(eta - shift), stratum order
-    haz: np.ndarray  # mwt / den per event row (scaled by exp(shift))
-    xbar: np.ndarray  # Efron weighted means per event row
-
-
 def _strata_structure(time: np.ndarray, event: np.ndarray, weights: np.ndarray,
-                      strata: np.ndarray) -> list[_Stratum]:
+                      strata: np.ndarray, Xc: np.ndarray) -> list[_Stratum]:
+    """Sort once and precompute the tie structure of every stratum."""
     out = []
-    order = np.lexsort((time, strata))
+    order = np.lexsort((event, time, strata))
     bounds = np.flatnonzero(np.diff(strata[order])) + 1
+    p = Xc.shape[1]
     for rows in np.split(order, bounds):
-        t = time[rows]
-        new = np.r_[True, t[1:] != t[:-1]]
-        grp = np.cumsum(new) - 1
-        starts = np.flatnonzero(new)
-        ngrp = starts.size
-        dead = np.flatnonzero(event[rows] == 1)
-        dgrp = grp[dead]
-        d_count = np.bincount(dgrp, minlength=ngrp)
-        first_dead = np.r_[0, np.cumsum(d_count)[:-1]]
-        k = np.arange(dead.size) - first_dead[dgrp]
-        wsum = np.bincount(dgrp, weights=weights[rows][dead], minlength=ngrp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mwt = (wsum / d_count)[dgrp]
-        dstarts = np.flatnonzero(np.r_[True, dgrp[1:] != dgrp[:-1]]) if dead.size else dead
-        out.append(_Stratum(rows, grp, starts, dead, dgrp, k / d_count[dgrp], mwt, ngrp,
-                            dstarts, dgrp[dstarts]))
+        n = rows.size
+        t, d, w = time[rows], event[rows], weights[rows]
+        new_t = np.r_[True, t[1:] != t[:-1]]
+        grp = np.cumsum(new_t) - 1
+        starts = np.flatnonzero(new_t)
+        new_b = new_t | np.r_[True, d[1:] != d[:-1]]
+        bstarts = np.flatnonzero(new_b)
+        blen = np.diff(np.r_[bstarts, n])
+        bgrp = grp[bstarts]
+        bdead = d[bstarts] == 1
+        gblock = np.flatnonzero(new_t[bstarts])
+        dead = np.flatnonzero(d == 1)
+        d_e = blen[bdead]
+        dstarts = np.r_[0, np.cumsum(d_e)[:-1]].astype(np.intp) if d_e.size else d_e
+        ej = np.repeat(np.arange(d_e.size), d_e)
+        frac = (np.arange(dead.size) - dstarts[ej]) / d_e[ej]
+        m_e = _segsum(w[dead], dstarts) / d_e
+        X = np.empty((n, p), order="F")
+        for j in range(p):
+            np.take(Xc[:, j], rows, out=X[:, j])
+        wx_dead = w[dead] @ X[dead] if dead.size else np.zeros(p)
+        out.append(_Stratum(
+            rows=rows, grp=grp, starts=starts, dead=dead, dgrp=grp[dead], frac=frac,
+            mwt=m_e[ej], ngrp=starts.size, dstarts=dstarts, dug=bgrp[bdead], ej=ej, d_e=d_e,
+            m_e=m_e, bstarts=bstarts, blen=blen, bgrp=bgrp, bdead=bdead, gblock=gblock, X=X, w=w,
+            delta=d, wx_dead=wx_dead, w_dead=float(w[dead].sum()),
+        ))
     return out
 
 
-def _pieces(st: _Stratum, X: np.ndarray, w: np.ndarray, eta: np.ndarray) -> _Pieces:
-    """Log partial likelihood, score and information of one stratum (Efron)."""
-    shift = eta.max() if eta.size else 0.0
-    risk = w * np.exp(eta - shift)
-    wx = risk[:, None] * X
-    S0 = revcumsum(np.add.reduceat(risk, st.starts))
-    S1 = revcumsum(np.add.reduceat(wx, st.starts, axis=0))
-    D0 = np.bincount(st.dgrp, weights=risk[st.dead], minlength=st.ngrp)
-    D1 = st.death_sum(wx[st.dead])
-    f = st.frac
-    den = S0[st.dgrp] - f * D0[st.dgrp]
-    xbar = (S1[st.dgrp] - f[:, None] * D1[st.dgrp]) / den[:, None]
-    haz = st.mwt / den
-    wd = w[st.dead]
-    loglik = float(wd @ eta[st.dead] - st.mwt @ (np.log(den) + shift))
-    score = wd @ X[st.dead] - st.mwt @ xbar
-    h = np.bincount(st.dgrp, weights=haz, minlength=st.ngrp)
-    hc = np.bincount(st.dgrp, weights=f * haz, minlength=st.ngrp)
-    v = risk * np.cumsum(h)[st.grp]
-    v[st.dead] -= risk[st.dead] * hc[st.dgrp]
-    info = (X * v[:, None]).T @ X - (xbar * st.mwt[:, None]).T @ xbar
-    return _Pieces(loglik, score, info, risk, haz, xbar)
+class _Pieces:
+    """Quantities of one stratum at a coefficient vector.
 
+    The log partial likelihood is computed on construction (it is all step-halving needs); the
+    score, information and per-row quantities are computed on first use. Efron's sums over the
+    ``d`` tied events of a time reduce to per-time scalars: with ``den_k = S0 - (k/d) D0``,
+    ``Σ_k x̄_k = S1 Σ_k 1/den_k - D1 Σ_k (k/d)/den_k`` and likewise for ``Σ_k x̄_k x̄_kᵀ``, so
+    only scalars are formed per event row and ``p``-vectors per distinct time.
+    """
 
-def _score_residuals(st: _Stratum, X: np.ndarray, w: np.ndarray, p: _Pieces) -> np.ndarray:
-    """Efron score residuals of one stratum (unweighted, as R's ``type = "score"``)."""
-    ngrp = st.ngrp
-    d_count = np.bincount(st.dgrp, minlength=ngrp)
-    haz, f = p.haz, st.frac
-    h = np.bincount(st.dgrp, weights=haz, minlength=ngrp)
-    hc = np.bincount(st.dgrp, weights=f * haz, minlength=ngrp)
-    hx = st.death_sum(haz[:, None] * p.xbar)
-    hcx = st.death_sum((f * haz)[:, None] * p.xbar)
-    xmean = st.death_sum(p.xbar)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xmean /= np.maximum(d_count, 1)[:, None]
-    e = p.risk / w
-    H = np.cumsum(h)[st.grp]
-    HX = np.cumsum(hx, axis=0)[st.grp]
-    Hd, HXd = H.copy(), HX.copy()
-    Hd[st.dead] -= hc[st.dgrp]
-    HXd[st.dead] -= hcx[st.dgrp]
-    resid = -e[:, None] * (X * Hd[:, None] - HXd)
-    resid[st.dead] += X[st.dead] - xmean[st.dgrp]
-    return resid
+    def __init__(self, st: _Stratum, beta: np.ndarray) -> None:
+        self.st = st
+        eta = st.X @ beta
+        shift = float(eta.max()) if eta.size else 0.0
+        self.risk = st.w * np.exp(eta - shift)  # w * exp(eta - shift), time order
+        b0 = np.add.reduceat(self.risk, st.bstarts) if st.bstarts.size else np.zeros(0)
+        s0 = revcumsum(_segsum(b0, st.gblock))
+        self._b0 = b0
+        self._S0e = s0[st.dug]
+        self._D0e = b0[st.bdead]
+        den = self._S0e[st.ej] - st.frac * self._D0e[st.ej]
+        self.inv = 1.0 / den
+        log_e = _segsum(np.log(den), st.dstarts)
+        self.loglik = float(st.wx_dead @ beta - st.m_e @ log_e - st.w_dead * shift)
+        self._done = False
+
+    def _derivatives(self) -> None:
+        if self._done:
+            return
+        st = self.st
+        if st.buf is None:
+            st.buf = np.empty_like(st.X, order="F")
+        np.multiply(st.X, self.risk[:, None], out=st.buf)
+        b1 = _segsum(st.buf, st.bstarts)
+        self._S1e = revcumsum(_segsum(b1, st.gblock))[st.dug]
+        self._D1e = b1[st.bdead]
+        f, inv = st.frac, self.inv
+        inv2 = inv * inv
+        m = st.m_e
+        self._a = _segsum(inv, st.dstarts)  # Σ_k 1/den_k
+        self._b = _segsum(f * inv, st.dstarts)  # Σ_k f_k/den_k
+        c0 = m * _segsum(inv2, st.dstarts)
+        c1 = m * _segsum(f * inv2, st.dstarts)
+        c2 = m * _segsum(f * f * inv2, st.dstarts)
+        self._c = (c0, c1, c2)
+        S1, D1 = self._S1e, self._D1e
+        self.score = st.wx_dead - (m * self._a) @ S1 + (m * self._b) @ D1
+        cross = (S1 * c1[:, None]).T @ D1
+        info2 = (S1 * c0[:, None]).T @ S1 - cross - cross.T + (D1 * c2[:, None]).T @ D1
+        self._h = st.to_groups(m * self._a)  # hazard increment per distinct time
+        self._hc = st.to_groups(m * self._b)  # its Efron correction for the tied events
+        self._H = np.cumsum(self._h)
+        hd_block = self._H[st.bgrp] - np.where(st.bdead, self._hc[st.bgrp], 0.0)
+        self._Hd = np.repeat(hd_block, st.blen)  # cumulative hazard seen by each row
+        np.multiply(st.X, (self.risk * self._Hd)[:, None], out=st.buf)
+        self.info = st.X.T @ st.buf - info2
+        self._done = True
+
+    @cached_property
+    def haz(self) -> np.ndarray:
+        """Hazard increment ``mwt / den`` of each event row (scaled by ``exp(shift)``)."""
+        return self.st.mwt * self.inv
+
+    @cached_property
+    def xbar(self) -> np.ndarray:
+        """Efron weighted covariate means of each event row."""
+        self._derivatives()
+        st = self.st
+        return (self._S1e[st.ej] - st.frac[:, None] * self._D1e[st.ej]) * self.inv[:, None]
+
+    def score_residuals(self) -> np.ndarray:
+        """Efron score residuals in time order (unweighted, as R's ``type = "score"``)."""
+        self._derivatives()
+        st = self.st
+        c0, c1, c2 = self._c
+        S1, D1 = self._S1e, self._D1e
+        hx = st.to_groups(c0[:, None] * S1 - c1[:, None] * D1)
+        hcx = st.to_groups(c1[:, None] * S1 - c2[:, None] * D1)
+        xmean = st.to_groups((self._a[:, None] * S1 - self._b[:, None] * D1) / st.d_e[:, None])
+        HX = np.cumsum(hx, axis=0)
+        dead_b = st.bdead[:, None]
+        hxd_block = HX[st.bgrp] - np.where(dead_b, hcx[st.bgrp], 0.0)
+        xm_block = np.where(dead_b, xmean[st.bgrp], 0.0)
+        e = self.risk / st.w
+        a = st.delta - e * self._Hd
+        resid = np.empty_like(st.X)  # column by column: 1-d repeats are cheap
+        for j in range(resid.shape[1]):
+            col = st.X[:, j] * a
+            col += e * np.repeat(hxd_block[:, j], st.blen)
+            col -= np.repeat(xm_block[:, j], st.blen)
+            resid[:, j] = col
+        return resid
 
 
 class CoxPH:
@@ -246,66 +322,64 @@ class CoxPH:
                 StatisticalWarning,
                 stacklevel=2,
             )
-        strata = (
-            np.zeros(t.size, dtype=np.intp)
-            if strata_col is None
-            else pd.factorize(df.loc[keep, strata_col].astype(str), sort=True)[0]
-        )
+        if strata_col is None:
+            strata = np.zeros(t.size, dtype=np.intp)
+        else:
+            strata = pd.factorize(df.loc[keep, strata_col].astype(str), sort=True)[0]
         self.means_ = X.mean(axis=0)
         Xc = X - self.means_
-        self._strata = _strata_structure(t, e, w, strata)
+        self._strata = _strata_structure(t, e, w, strata, Xc)
         self._X, self._w, self._t, self._e = Xc, w, t, e
-        beta = self._newton(Xc, w)
+        beta = self._newton()
         self.params_ = pd.Series(beta, index=self.terms_)
         self.var_ = np.linalg.inv(self._info)
         self.se_ = pd.Series(np.sqrt(np.diag(self.var_)), index=self.terms_)
         self.robust_var_ = None
         self.robust_se_ = pd.Series(np.nan, index=self.terms_)
         if cluster_col is not None:
-            cl = pd.factorize(df.loc[keep, cluster_col].astype(str), sort=True)[0]
-            wr = self.score_residuals_ * w[:, None]
-            uc = np.zeros((cl.max() + 1, beta.size))
-            np.add.at(uc, cl, wr)
+            cl = pd.factorize(df[cluster_col], use_na_sentinel=False)[0][keep]
+            k = int(cl.max()) + 1
+            res = self.score_residuals_
+            uc = np.column_stack([np.bincount(cl, weights=res[:, j] * w, minlength=k)
+                                  for j in range(beta.size)])
             self.robust_var_ = self.var_ @ (uc.T @ uc) @ self.var_
             self.robust_se_ = pd.Series(np.sqrt(np.diag(self.robust_var_)), index=self.terms_)
-            self.n_clusters_ = int(cl.max() + 1)
+            self.n_clusters_ = k
         self.ci_se_ = "robust" if cluster_col is not None else "model"
         self._check_divergence(beta)
         return self
 
     def _check_groups(self, df: pd.DataFrame, group_col: str, event: np.ndarray,
                       ok: np.ndarray) -> None:
-        s = df.loc[ok, group_col].astype(str)
-        present = s.unique()
+        codes, uniques = pd.factorize(df[group_col].to_numpy()[ok], use_na_sentinel=False)
+        labels = np.array([str(u) for u in uniques], dtype=object)
+        present, merged = np.unique(labels, return_inverse=True)
         if len(present) < 2:
             raise AnalysisError(
                 f"only one {group_col!r} group ({', '.join(map(str, present))}): "
                 "no hazard ratio can be estimated"
             )
-        ev = pd.Series(event[ok]).groupby(s.to_numpy()).sum()
-        none = sorted(ev.index[ev == 0])
+        ev = np.bincount(merged[codes], weights=event[ok], minlength=len(present))
+        none = sorted(str(g) for g in present[ev == 0])
         if none:
             raise AnalysisError(
                 f"{group_col!r} group(s) {none} have no events: their hazard ratio is not "
                 "estimable (monotone likelihood); merge or drop them"
             )
 
-    def _evaluate(self, Xc: np.ndarray, w: np.ndarray, beta: np.ndarray) -> list[_Pieces]:
-        out = []
-        for st in self._strata:
-            if st.X is None:
-                st.X, st.w = Xc[st.rows], w[st.rows]
-            out.append(_pieces(st, st.X, st.w, st.X @ beta))
-        return out
+    def _evaluate(self, beta: np.ndarray) -> list[_Pieces]:
+        return [_Pieces(st, beta) for st in self._strata]
 
-    def _newton(self, Xc: np.ndarray, w: np.ndarray) -> np.ndarray:
-        beta = np.zeros(Xc.shape[1])
-        pieces = self._evaluate(Xc, w, beta)
+    def _newton(self) -> np.ndarray:
+        beta = np.zeros(self._X.shape[1])
+        pieces = self._evaluate(beta)
         loglik = sum(p.loglik for p in pieces)
         self.loglik_null_ = loglik
         self.converged_ = False
         self.n_iter_ = 0
         for it in range(1, self.max_iter + 1):
+            for p in pieces:
+                p._derivatives()
             score = sum(p.score for p in pieces)
             info = sum(p.info for p in pieces)
             try:
@@ -316,7 +390,7 @@ class CoxPH:
                 ) from exc
             for _ in range(30):
                 new_beta = beta + step
-                new_pieces = self._evaluate(Xc, w, new_beta)
+                new_pieces = self._evaluate(new_beta)
                 new_loglik = sum(p.loglik for p in new_pieces)
                 if np.isfinite(new_loglik) and new_loglik >= loglik - 1e-12 * abs(loglik):
                     break
@@ -327,21 +401,26 @@ class CoxPH:
             if abs(change) <= self.tol * max(abs(loglik), 1.0):
                 self.converged_ = True
                 break
+        for st, p in zip(self._strata, pieces, strict=True):
+            p._derivatives()
+            st.buf = None  # release the scratch memory
         self.loglik_ = loglik
         self._pieces = pieces
         self._info = sum(p.info for p in pieces)
         self._score = sum(p.score for p in pieces)
         if np.linalg.matrix_rank(self._info) < self._info.shape[0]:
             raise AnalysisError("the information matrix is singular: covariates are collinear")
-        resid = np.empty_like(Xc)
+        resid = np.empty_like(self._X, order="F")
         for st, p in zip(self._strata, pieces, strict=True):
-            resid[st.rows] = _score_residuals(st, st.X, st.w, p)
+            r = p.score_residuals()
+            for j in range(r.shape[1]):
+                resid[st.rows, j] = r[:, j]
         self.score_residuals_ = resid
         return beta
 
     def _check_divergence(self, beta: np.ndarray) -> None:
         step = np.abs(np.linalg.solve(self._info, self._score))
-        sd = self._X.std(axis=0)
+        sd = np.sqrt(np.einsum("ij,ij->j", self._X, self._X) / max(self._X.shape[0], 1))
         bad = (step > 1e-4 * np.maximum(np.abs(beta), 1.0)) | (np.abs(beta) * sd > 15)
         if not self.converged_:
             bad |= True
