@@ -42,7 +42,7 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     """
     if not hasattr(fit, "params_"):
         raise AnalysisError("cox_zph needs a fitted CoxPH model")
-    X, w, t, e = fit._X, fit._w, fit._t, fit._e
+    X, t, e = fit._X, fit._t, fit._e
     g = km_transform(t, e)
     g = g - g[e == 1].mean()
     nv = X.shape[1]
@@ -50,7 +50,7 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     i1 = np.zeros((nv, nv))
     i2 = np.zeros((nv, nv))
     for st, pc in zip(fit._strata, fit._pieces, strict=True):
-        xs, ws = X[st.rows], w[st.rows]
+        xs, ws = st.X, st.w  # centred, in time order: the same rows as X[st.rows]
         gd = g[st.rows][st.dead]
         u += (gd * ws[st.dead]) @ xs[st.dead] - (gd * st.mwt) @ pc.xbar
         for power, target in ((1, i1), (2, i2)):
