@@ -17,9 +17,19 @@ rule analyse:
             caption="../report/claims.rst",
             category="Analysis",
         ),
+        reported=[
+            report(
+                f"results/analyse/{table}.csv",
+                caption=f"../report/{table}.rst",
+                category="Tables",
+            )
+            for table in REPORTED_TABLES
+        ],
         tables=expand(
             "results/analyse/{table}.csv",
-            table=[t for t in analyse_tables() if t != "claims"],
+            table=[
+                t for t in analyse_tables() if t not in ["claims", *REPORTED_TABLES]
+            ],
         ),
     log:
         "results/logs/analyse.log",

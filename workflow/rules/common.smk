@@ -9,6 +9,16 @@ from rehab_outcomes.survival.pipeline import IPTW_TABLES, TABLES, VISIT_TABLES
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Analysis tables shown in the Snakemake report, each with workflow/report/<table>.rst as caption.
+REPORTED_TABLES = [
+    "km_summary",
+    "logrank",
+    "cox_pain_free",
+    "cox_reinjury",
+    "ph_check",
+    "rmst",
+]
+
 # The package is installed in the same environment as Snakemake: call its CLI through it.
 CLI = f"{sys.executable} -m rehab_outcomes"
 

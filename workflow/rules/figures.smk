@@ -5,6 +5,7 @@ rule figures:
     input:
         summary="results/analyse/summary.json",
         tables=rules.analyse.output.tables,
+        reported=rules.analyse.output.reported,
     output:
         png=report(
             expand("results/figures/{stem}.png", stem=figure_stems()),
