@@ -27,7 +27,7 @@ def derive_outcomes(episodes: pd.DataFrame) -> pd.DataFrame:
     ... })
     >>> derive_outcomes(df)[["pain_free_weeks", "pain_free_event", "reinjury_weeks"]]
        pain_free_weeks  pain_free_event  reinjury_weeks
-    0              2.0                1        6.714286
+    0              2.0                1        6.571429
     1              8.0                0             NaN
     """
     out = episodes.copy()

@@ -33,6 +33,7 @@ from rehab_outcomes.reporting.suppression import (
     proportion_allowed,
     suppress_linked,
 )
+from rehab_outcomes.survival.km import km_arrays
 
 ARM_LABELS: Final = {
     "rest_only": "Rest only",
@@ -124,10 +125,12 @@ def kaplan_meier(durations: np.ndarray | pd.Series, events: np.ndarray | pd.Seri
     order = np.argsort(d, kind="stable")
     d, e = d[order], e[order]
     ev = d[e == 1]
-    uniq, n_events = np.unique(ev, return_counts=True)
-    n_risk = len(d) - np.searchsorted(d, uniq, side="left")
-    surv = np.cumprod(1.0 - n_events / n_risk) if len(uniq) else np.array([], dtype=float)
-    return KaplanMeier(times=d, event_times_all=ev, event_times=uniq, survival=surv)
+    if not len(ev):
+        return KaplanMeier(times=d, event_times_all=ev, event_times=ev, survival=np.array([]))
+    cur = km_arrays(d, e, np.ones_like(d))  # the package's R-checked product-limit estimate
+    has_event = cur["n_event"] > 0
+    return KaplanMeier(times=d, event_times_all=ev, event_times=cur["time"][has_event],
+                       survival=cur["surv"][has_event])
 
 
 def km_rate(km: KaplanMeier, t: float, threshold: int) -> float | None:
