@@ -169,7 +169,7 @@ pd.DataFrame({
 # Runners treated at the same clinic share things the covariates do not capture, so they are not
 # fully independent. A **cluster-robust** ("sandwich") variance adds up the score contributions
 # within each cluster before squaring them; it stays valid when observations within a cluster
-# are correlated. With `cluster_col="site"` the confidence intervals and p-values use
+# are correlated. With `cluster_col="site"` the confidence intervals and p-values of `CoxPH` use
 # `robust_se`, as R's `coxph(..., cluster = site)` does.
 
 # %%
@@ -180,7 +180,8 @@ clustered.summary[["term", "coef", "se", "robust_se", "hr_lower", "hr_upper"]]
 # %% [markdown]
 # A warning about this tool: with only **six** sites, the sandwich variance is estimated from six
 # cluster sums and can be badly off (usually too small). Robust SEs need many clusters (dozens).
-# Here the stratified model above is the better choice; the pipeline reports both kinds of SE.
+# Here the stratified model above is the better choice. The pipeline reports both kinds of SE
+# and, with fewer than 30 sites, bases its intervals and p-values on the model-based one.
 
 # %% [markdown]
 # ## Checking proportional hazards

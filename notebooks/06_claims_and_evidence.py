@@ -65,8 +65,9 @@ pd.Series(CLAIMS, name="claim").to_frame()
 #   0.8 or less for re-injury), *contradicted* when it shows a benefit, otherwise *inconclusive*;
 # * **not assessable** when the data hold no quantity that can test the claim.
 #
-# The Cox hazard ratios come from the adjusted model with robust standard errors clustered by
-# site, the RMST difference from the Kaplan–Meier curves up to 26 weeks.
+# The Cox hazard ratios come from the adjusted model (the table also reports robust standard
+# errors clustered by site, but with fewer than 30 sites its intervals use the model-based ones,
+# see below), the RMST difference from the Kaplan–Meier curves up to 26 weeks.
 
 # %% [markdown]
 # ## Two simulated worlds
@@ -188,12 +189,11 @@ print(f"claim 7 with 15,000 runners: {claim7['verdict']}\n{claim7['statement']}"
 # **It can happen by chance, and more often than you think if the standard errors are wrong.**
 # A 95 % interval misses the truth about 5 % of the time, so with no effect at all a claim of
 # benefit is "supported" in about 2.5 % of studies and "contradicted" in another 2.5 %. That is
-# only true if the standard errors are right. The pipeline's Cox intervals use robust standard
-# errors **clustered by site**, and notebook 3 warned that six clusters are too few for them.
-# Let us check in the `null` scenario, where no arm has any effect: we repeat a study of 500
-# runners 60 times, fit the pipeline's Cox model (default covariates, clustered by site), and
-# count how often the 95 % interval of the strength HR excludes 1 with each kind of standard
-# error.
+# only true if the standard errors are right. The Cox table reports robust standard errors
+# **clustered by site**, and notebook 3 warned that six clusters are too few for them. Let us
+# check in the `null` scenario, where no arm has any effect: we repeat a study of 500 runners 60
+# times, fit the pipeline's Cox model (default covariates, clustered by site), and count how
+# often the 95 % interval of the strength HR excludes 1 with each kind of standard error.
 
 # %%
 z = 1.959964
@@ -217,10 +217,11 @@ false_alarms
 # %% [markdown]
 # With model-based standard errors the share of false alarms should be near the nominal 5 %
 # (60 studies leave some noise). If the site-clustered share is clearly larger, the
-# intervals are too narrow and a verdict based on them is overconfident: with six sites, prefer
-# `AnalysisConfig(cluster=None)` (model-based SEs; the site can enter as a stratum instead) or
-# many more clusters. And with seven claims tested at once, the chance that *some* claim gets a
-# lucky verdict is higher still.
+# intervals are too narrow and a verdict based on them would be overconfident. This is why the
+# pipeline bases its intervals and verdicts on the model-based SE unless there are at least
+# `min_clusters` (30) sites, and says so in `summary.json`; stratifying by site
+# (`AnalysisConfig(strata="site")`) is another option. And with seven claims tested at once, the
+# chance that *some* claim gets a lucky verdict is higher still.
 #
 # **It is only as good as the data and the design.** Here the arms were randomised and the
 # model was correct by construction. With clinic records the arm is chosen by clinicians
