@@ -439,19 +439,20 @@ class CoxPH:
         when a cluster was given (``ci_se_``), as R's ``summary(coxph(..., cluster = ))``."""
         se = self.robust_se_ if self.ci_se_ == "robust" else self.se_
         z = stats.norm.ppf(1 - self.alpha / 2)
-        coef = self.params_
-        out = pd.DataFrame(
-            {
-                "term": self.terms_,
-                "coef": coef.to_numpy(),
-                "se": self.se_.to_numpy(),
-                "robust_se": self.robust_se_.to_numpy(),
-                "hr": np.exp(coef.to_numpy()),
-                "hr_lower": np.exp((coef - z * se).to_numpy()),
-                "hr_upper": np.exp((coef + z * se).to_numpy()),
-                "p": 2 * stats.norm.sf(np.abs((coef / se).to_numpy())),
-            }
-        )
+        coef = self.params_.to_numpy()
+        with np.errstate(over="ignore"):  # a diverging term (already warned about) gives HR inf
+            out = pd.DataFrame(
+                {
+                    "term": self.terms_,
+                    "coef": coef,
+                    "se": self.se_.to_numpy(),
+                    "robust_se": self.robust_se_.to_numpy(),
+                    "hr": np.exp(coef),
+                    "hr_lower": np.exp(coef - z * se.to_numpy()),
+                    "hr_upper": np.exp(coef + z * se.to_numpy()),
+                    "p": 2 * stats.norm.sf(np.abs(coef / se.to_numpy())),
+                }
+            )
         return out[SUMMARY_COLUMNS]
 
     @property
