@@ -27,6 +27,9 @@ _EPISODE_COLUMNS = ("episode_id", "arm", "first_visit_date")
 _ARM_RE = re.compile(r"C\(arm, Treatment\(reference='[^']*'\)\)\[T\.([^\]]+)\]")
 
 
+#: Weeks per model time unit (fitting only; every reported estimate is per week).
+WEEK_UNIT = 10.0
+
 def readable_term(term: str) -> str:
     """Turn a patsy term name into the toolkit's name (``arm:x``, ``week:arm:x``).
 
@@ -165,7 +168,10 @@ class PainTrajectoryModel:
         self.arms_ = [a for a in ARMS if a in present] + sorted(present - set(ARMS))
         df["arm"] = pd.Categorical(df["arm"], categories=self.arms_)
         formula = f"pain_nrs ~ week * C(arm, Treatment(reference='{self.reference}'))"
-        model = smf.mixedlm(formula, df, groups=df["episode_id"], re_formula="~week")
+        # time enters in units of WEEK_UNIT weeks: the slope variance is then not tiny next to
+        # the intercept variance, and the optimiser converges (estimates are reported per week)
+        scaled = df.assign(week=df["week"] / WEEK_UNIT)
+        model = smf.mixedlm(formula, scaled, groups=scaled["episode_id"], re_formula="~week")
         methods = [self.method] if isinstance(self.method, str) else list(self.method)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -205,10 +211,11 @@ class PainTrajectoryModel:
 
     def _tidy(self, res: Any) -> None:
         names = list(res.model.exog_names)
-        fe = np.asarray(res.fe_params)
-        se = np.asarray(res.bse_fe)
-        z = stats.norm.ppf(1 - self.alpha / 2)
         readable = [readable_term(n) for n in names]
+        per_week = np.array([WEEK_UNIT if r.startswith("week") else 1.0 for r in readable])
+        fe = np.asarray(res.fe_params) / per_week
+        se = np.asarray(res.bse_fe) / per_week
+        z = stats.norm.ppf(1 - self.alpha / 2)
         order = sorted(range(len(names)), key=lambda i: (readable[i].startswith("week"), i))
         self.summary = pd.DataFrame(
             {
@@ -224,7 +231,8 @@ class PainTrajectoryModel:
         self.variance_components_ = pd.DataFrame(
             {
                 "component": ["intercept_var", "intercept_week_cov", "week_var", "residual_var"],
-                "estimate": [cov_re[0, 0], cov_re[0, 1], cov_re[1, 1], float(res.scale)],
+                "estimate": [cov_re[0, 0], cov_re[0, 1] / WEEK_UNIT, cov_re[1, 1] / WEEK_UNIT**2,
+                             float(res.scale)],
             }
         )
         self._names = names
@@ -237,6 +245,7 @@ class PainTrajectoryModel:
 
     def _predict(self, res: Any, df: pd.DataFrame) -> None:
         grid = self._grid(df)
+        t = grid / WEEK_UNIT  # the model's time unit
         k_fe = len(self._names)
         fe = np.asarray(res.fe_params)
         cov = np.asarray(res.cov_params())[:k_fe, :k_fe]
@@ -249,11 +258,11 @@ class PainTrajectoryModel:
                 if term == "intercept":
                     x[:, j] = 1.0
                 elif term == "week":
-                    x[:, j] = grid
+                    x[:, j] = t
                 elif term == f"arm:{arm}":
                     x[:, j] = 1.0
                 elif term == f"week:arm:{arm}":
-                    x[:, j] = grid
+                    x[:, j] = t
             mean = x @ fe
             se = np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
             frames.append(
