@@ -14,14 +14,9 @@ from typing import Annotated
 
 import typer
 
+from rehab_outcomes.simulation.command import DesignChoice
+
 log = logging.getLogger(__name__)
-
-
-class DesignChoice(StrEnum):
-    """Allocation design of the simulated trials."""
-
-    randomised = "randomised"
-    observational = "observational"
 
 
 class TestChoice(StrEnum):

@@ -25,6 +25,14 @@ from rehab_outcomes import __version__
 from rehab_outcomes.contract.outcomes import derive_outcomes
 from rehab_outcomes.contract.schema import ARMS, REFERENCE_ARM
 from rehab_outcomes.exceptions import AnalysisError, ConfigError
+from rehab_outcomes.survival import claims, cox, cuminc, km, logrank, rmst, zph
+from rehab_outcomes.survival.claims import claims_to_json, evaluate_claims
+from rehab_outcomes.survival.cox import CoxPH
+from rehab_outcomes.survival.cuminc import cumulative_incidence
+from rehab_outcomes.survival.km import KaplanMeier
+from rehab_outcomes.survival.logrank import logrank_table
+from rehab_outcomes.survival.rmst import rmst_table
+from rehab_outcomes.survival.zph import cox_zph
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +46,17 @@ OUTCOMES = {
     "pain_free": ("pain_free_weeks", "pain_free_event", "Time to pain-free running"),
     "reinjury": ("reinjury_weeks", "reinjury_event", "Time to re-injury after return to running"),
 }
-KM_COLUMNS = ["arm", "time", "n_at_risk", "n_events", "n_censored", "survival", "lower", "upper"]
-KM_SUMMARY_COLUMNS = ["outcome", "arm", "n", "events", "median", "median_lower", "median_upper",
-                      "surv_4w", "surv_8w", "surv_12w", "surv_26w", "surv_52w"]
-LOGRANK_COLUMNS = ["outcome", "test", "group_a", "group_b", "chisq", "df", "p", "p_holm"]
-COX_COLUMNS = ["term", "coef", "se", "robust_se", "hr", "hr_lower", "hr_upper", "p"]
-ZPH_COLUMNS = ["outcome", "term", "chisq", "df", "p"]
-RMST_COLUMNS = ["outcome", "arm", "tau", "rmst", "se", "diff_vs_rest", "diff_lower", "diff_upper", "p"]
-CUMINC_COLUMNS = ["arm", "time", "n_at_risk", "cum_incidence", "lower", "upper"]
+# Output columns come from the fitters that produce them (one statement of each table).
+KM_COLUMNS = km.TABLE_COLUMNS
+KM_SUMMARY_COLUMNS = km.SUMMARY_COLUMNS
+LOGRANK_COLUMNS = logrank.COLUMNS
+COX_COLUMNS = cox.SUMMARY_COLUMNS
+ZPH_COLUMNS = zph.COLUMNS
+RMST_COLUMNS = rmst.COLUMNS
+CUMINC_COLUMNS = cuminc.COLUMNS
 BALANCE_COLUMNS = ["term", "arm", "smd_before", "smd_after", "imbalanced_before", "imbalanced_after"]
 TRAJ_COLUMNS = ["term", "coef", "se", "lower", "upper", "p"]
-CLAIM_COLUMNS = ["claim_id", "claim", "quantity", "estimate", "lower", "upper", "verdict", "statement"]
+CLAIM_COLUMNS = claims.COLUMNS
 
 #: Output tables and their fixed columns (documented in docs/analysis.md).
 TABLES: dict[str, list[str]] = {
@@ -210,12 +218,6 @@ def run_analysis(
     provenance: dict[str, Any] | None = None,
 ) -> AnalysisResult:
     """Analyse validated episodes (and optional visits) with the settings of ``config``."""
-    from rehab_outcomes.survival.cox import CoxPH
-    from rehab_outcomes.survival.cuminc import cumulative_incidence
-    from rehab_outcomes.survival.km import KaplanMeier
-    from rehab_outcomes.survival.logrank import logrank_table
-    from rehab_outcomes.survival.rmst import rmst_table
-    from rehab_outcomes.survival.zph import cox_zph
 
     cfg = config or AnalysisConfig()
     df = derive_outcomes(episodes)
@@ -288,8 +290,6 @@ def run_analysis(
         else:
             t.update({k: _empty(v) for k, v in VISIT_TABLES.items()})
 
-    from rehab_outcomes.survival.claims import claims_to_json, evaluate_claims
-
     claims = run("claims", lambda: evaluate_claims(
         t["cox_pain_free"], t["cox_reinjury"], t["rmst"], t["km_summary"],
         trajectories=t.get("trajectories") if traj_model is not None else None, alpha=cfg.alpha))
@@ -325,9 +325,7 @@ def run_analysis(
 
 def _iptw(df: pd.DataFrame, cfg: AnalysisConfig, run: _Runner, t: dict[str, pd.DataFrame]) -> None:
     """Propensity model, stabilised weights, balance, weighted KM and weighted Cox (arm only)."""
-    from rehab_outcomes.survival.cox import CoxPH
     from rehab_outcomes.survival.iptw import PropensityModel
-    from rehab_outcomes.survival.km import KaplanMeier
 
     pm = run("propensity", lambda: PropensityModel(list(cfg.propensity_covariates),
                                                    truncate=cfg.truncate_weights).fit(df))
