@@ -24,7 +24,6 @@ work is split.
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
 
@@ -40,8 +39,14 @@ from rehab_outcomes.simulation.calibration import (
     frailty_quantiles,
     linear_predictor,
 )
-from rehab_outcomes.simulation.cohort import allocate, days_after, weibull_times
-from rehab_outcomes.simulation.params import WEEKS_12_MONTHS, SimulationParams
+from rehab_outcomes.simulation.cohort import (
+    allocate,
+    days_after,
+    dropout_times,
+    lost_rate,
+    weibull_times,
+)
+from rehab_outcomes.simulation.params import SimulationParams
 
 #: Trials per random-number block (chunk boundaries are aligned to blocks).
 TRIAL_BLOCK = 100
@@ -93,7 +98,7 @@ def trial_model(params: SimulationParams, design: str = "randomised") -> TrialMo
         design=design,
         rate=cal.pain_free.rate,
         shape=cal.pain_free.shape,
-        lost_rate=-math.log1p(-fu.lost_by_12_months) / WEEKS_12_MONTHS,
+        lost_rate=lost_rate(fu),
         admin_days=7 * fu.admin_end_weeks,
         cut_day=cut,
         recruitment_days=7 * fu.recruitment_weeks,
@@ -171,11 +176,7 @@ def simulate_trials(model: TrialModel, rng: np.random.Generator, n_trials: int,
     lp = linear_predictor(design_columns(cov, arm, p.cohort), p.pain_free.effects)
     eta = lp + np.log(np.take_along_axis(frail, site.astype(np.intp), axis=1)).ravel()
     d_pf = days_after(weibull_times(rng, model.rate, model.shape, eta))
-    if model.lost_rate > 0:
-        t_drop = rng.standard_exponential(size) / model.lost_rate
-    else:
-        t_drop = np.full(size, np.inf)
-    d_drop = np.floor(np.minimum(t_drop * 7.0, _MAX_DAYS)).astype(np.int64)
+    _, d_drop = dropout_times(rng, size, model.lost_rate)
     first_day = rng.integers(0, model.recruitment_days, size)
     censor = np.minimum(d_drop, model.admin_days)
     if model.cut_day is not None:

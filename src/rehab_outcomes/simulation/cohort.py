@@ -44,6 +44,7 @@ from rehab_outcomes.simulation.params import (
     WEEKS_6_MONTHS,
     WEEKS_12_MONTHS,
     AllocationParams,
+    FollowUpParams,
     SimulationParams,
     check_params,
 )
@@ -202,6 +203,17 @@ def days_after(weeks: np.ndarray) -> np.ndarray:
     return np.maximum(np.ceil(np.minimum(weeks * 7.0, _MAX_DAYS)), 1).astype(np.int64)
 
 
+def lost_rate(fu: FollowUpParams) -> float:
+    """Weekly rate of the exponential loss to follow-up that loses ``lost_by_12_months``."""
+    return -math.log1p(-fu.lost_by_12_months) / WEEKS_12_MONTHS
+
+
+def dropout_times(rng: np.random.Generator, n: int, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exponential loss-to-follow-up times: (weeks, whole days before them); never with rate 0."""
+    weeks = rng.standard_exponential(n) / rate if rate > 0 else np.full(n, np.inf)
+    return weeks, np.floor(np.minimum(weeks * 7.0, _MAX_DAYS)).astype(np.int64)
+
+
 # ----------------------------------------------------------------------------------------------
 # the generator
 
@@ -265,8 +277,7 @@ def simulate_cohort(
     lp_re = linear_predictor(cols, p.reinjury.effects)
     t_pf = weibull_times(rng, cal.pain_free.rate, cal.pain_free.shape, lp_pf + np.log(frail_pf[site]))
     t_re = weibull_times(rng, cal.reinjury.rate, cal.reinjury.shape, lp_re + np.log(frail_re[site]))
-    lost_rate = -math.log1p(-fu.lost_by_12_months) / WEEKS_12_MONTHS
-    t_drop = rng.standard_exponential(n) / lost_rate if lost_rate > 0 else np.full(n, np.inf)
+    t_drop, d_drop = dropout_times(rng, n, lost_rate(fu))
     withdrew = rng.random(n) < fu.withdrew_share
     start = np.datetime64(fu.recruitment_start, "D")
     first_day = np.sort(rng.integers(0, 7 * fu.recruitment_weeks, n))
@@ -275,7 +286,6 @@ def simulate_cohort(
     # whole days and censoring
     d_pf = days_after(t_pf)
     d_re = days_after(t_re)
-    d_drop = np.floor(np.minimum(t_drop * 7.0, _MAX_DAYS)).astype(np.int64)
     admin = 7 * fu.admin_end_weeks
     if fu.data_cut is not None:
         d_cut = (np.datetime64(fu.data_cut, "D") - start).astype(np.int64) - first_day
@@ -398,7 +408,7 @@ def build_truth(params: SimulationParams, cal: Calibration, seed: int, n: int, d
         "calibration_achieved": cal.achieved,
         "allocation": allocation,
         "censoring": {
-            "lost_rate_per_week": -math.log1p(-fu.lost_by_12_months) / WEEKS_12_MONTHS,
+            "lost_rate_per_week": lost_rate(fu),
             "admin_end_weeks": fu.admin_end_weeks,
             "data_cut": fu.data_cut,
         },
