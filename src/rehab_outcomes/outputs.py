@@ -1,20 +1,22 @@
 """One atomic writer for every output of the toolkit.
 
-Every command (validate, analyse, figures, dashboard, power, simulate) writes its files through
-:class:`AtomicOutputs`:
+Every command (analyse, figures, dashboard, power, power-gather, simulate) writes its files
+through :class:`AtomicOutputs`:
 
 - files are written into a temporary folder *beside* the output folder (same file system), then
   moved into place with :func:`os.replace`;
 - on any failure (an exception, Ctrl-C, ``SIGTERM``) the temporary folder is removed and the
   previous outputs are left untouched; a folder left behind by a killed process (``SIGKILL``)
-  is removed the next time any command writes beside it;
+  is removed the next time any command writes beside it (only folders of this host whose
+  process no longer exists: a shared file system may hold live folders of other nodes);
 - on success the step's folder holds exactly this run's outputs: files of an earlier run that
   match the step's ``managed`` names but were not written this time are removed;
 - no input file is ever overwritten or removed: :func:`guard_inputs` refuses the run first.
 
 CSV written with :func:`write_csv` is neutralised for spreadsheets: text cells beginning with
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'`` (OWASP's advice
-against formula injection).
+against formula injection). Numbers are never touched: ``-0.5`` in a numeric column stays
+``-0.5``.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import contextlib
 import fnmatch
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,19 @@ import numpy as np
 import pandas as pd
 
 from rehab_outcomes.exceptions import ConfigError
+
+__all__ = [
+    "FORMULA_PREFIXES",
+    "AtomicOutputs",
+    "guard_inputs",
+    "neutralise_cell",
+    "neutralise_frame",
+    "remove_managed",
+    "sweep_abandoned",
+    "temp_folder_prefix",
+    "write_csv",
+    "write_json",
+]
 
 #: First characters that make a spreadsheet treat a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -45,7 +62,7 @@ _TMP_PREFIX = ".rehab-outcomes-tmp-"
 
 
 def neutralise_cell(value: object) -> object:
-    """Prefix ``'`` to text that a spreadsheet would run as a formula.
+    """Prefix ``'`` to text that a spreadsheet would run as a formula (numbers untouched).
 
     >>> neutralise_cell("=HYPERLINK(1)"), neutralise_cell("-3"), neutralise_cell("rest_only")
     ("'=HYPERLINK(1)", "'-3", 'rest_only')
@@ -57,49 +74,76 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
+def _is_text_column(s: pd.Series) -> bool:
+    return (pd.api.types.is_object_dtype(s.dtype) or isinstance(s.dtype, pd.StringDtype)
+            or isinstance(s.dtype, pd.CategoricalDtype))
+
+
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells are safe to open in a spreadsheet (numbers untouched)."""
+    """``df`` with its text cells made safe to open in a spreadsheet.
+
+    Only ``str`` values are changed (numbers in an object column stay numbers, numeric columns
+    are not looked at); ``df`` itself is returned, not a copy, when no cell needs a change.
+
+    >>> out = neutralise_frame(pd.DataFrame({"a": ["=1+1", "x"], "b": [-0.5, 1.0]}))
+    >>> out["a"].tolist(), out["b"].tolist()
+    (["'=1+1", 'x'], [-0.5, 1.0])
+    """
     out = df
-    for col in df.columns:
-        s = df[col]
-        if not (pd.api.types.is_object_dtype(s.dtype) or isinstance(s.dtype, pd.StringDtype)
-                or isinstance(s.dtype, pd.CategoricalDtype)):
+    for i, col in enumerate(df.columns):
+        s = df.iloc[:, i]
+        if not _is_text_column(s):
             continue
-        text = s.astype("string")
-        risky = text.str.slice(0, 1).isin(list(FORMULA_PREFIXES)).fillna(False).to_numpy(dtype=bool)
-        if risky.any():
-            if out is df:
-                out = df.copy()
-            new = s.astype(object).copy()
-            new[risky] = ("'" + text[risky]).astype(object)
-            out[col] = new
+        values = s.to_numpy(dtype=object, na_value=None)
+        risky = np.fromiter((isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values),
+                            dtype=bool, count=len(values))
+        if not risky.any():
+            continue
+        if out is df:
+            out = df.copy()
+        new = values.copy()
+        new[risky] = ["'" + v for v in values[risky]]
+        fixed = pd.Series(new, index=df.index, name=col, dtype=object)
+        if isinstance(s.dtype, pd.StringDtype):
+            fixed = fixed.astype(s.dtype)
+        out.isetitem(i, fixed)
     return out
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> None:
-    """Write ``df`` as UTF-8 CSV with ``\\n`` line ends and formula-safe text cells."""
+    """Write ``df`` as UTF-8 CSV with ``\\n`` line ends and formula-safe text cells.
+
+    Keyword arguments go to :meth:`pandas.DataFrame.to_csv` (default ``index=False``).
+    """
     kwargs.setdefault("index", False)
     kwargs.setdefault("lineterminator", "\n")
+    kwargs.setdefault("encoding", "utf-8")
     neutralise_frame(df).to_csv(path, **kwargs)
 
 
-def write_json(obj: Any, path: str | Path) -> None:
-    """Write JSON (no NaN or infinity: those become ``null``) with a final newline."""
-    Path(path).write_text(json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n",
-                          encoding="utf-8")
+def write_json(obj: Any, path: str | Path, *, digits: int | None = None) -> None:
+    """Write JSON (indent 2, final newline); NaN and infinities become ``null``.
+
+    ``digits``: round floats to this many decimals.
+    """
+    text = json.dumps(jsonable(obj, digits), indent=2, allow_nan=False) + "\n"
+    Path(path).write_text(text, encoding="utf-8")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any, digits: int | None = None) -> Any:
+    """``obj`` with numpy scalars, paths and non-finite floats made plain JSON values."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v, digits) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v, digits) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
     if isinstance(obj, float | np.floating):
-        return None if not np.isfinite(obj) else float(obj)
+        if not np.isfinite(obj):
+            return None
+        return float(obj) if digits is None else round(float(obj), digits)
     if isinstance(obj, np.integer):
         return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -110,29 +154,38 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _resolved(p: str | Path) -> Path:
-    return Path(os.path.abspath(os.path.realpath(p)))
+    return Path(os.path.realpath(os.path.abspath(p)))
 
 
 def guard_inputs(inputs: Iterable[str | Path | None], out_dir: str | Path,
                  managed: Iterable[str] = ("*",), out_file: str | Path | None = None) -> None:
-    """Refuse (exit status 1) a run whose outputs would overwrite or remove one of its inputs.
+    """Refuse (:class:`ConfigError`, exit status 1) a run whose outputs could touch an input.
 
-    ``managed`` are the names (glob patterns) the step writes or cleans in ``out_dir``;
-    ``out_file`` is a single output file (the dashboard's page).
+    ``inputs`` are the files and folders the step reads; ``managed`` the names (glob patterns)
+    it writes or cleans in ``out_dir``; ``out_file`` a single output file (the dashboard's
+    page), in which case only that file is guarded. Otherwise refused: ``out_dir`` is an input
+    (a folder the step reads), is the folder holding an input file, or would overwrite or remove
+    an input.
     """
     out = _resolved(out_dir)
+    target = _resolved(out_file) if out_file is not None else None
     patterns = list(managed)
     for item in inputs:
         if item is None:
             continue
         p = _resolved(item)
+        name = Path(item).name
+        if target is not None:
+            if p == target:
+                raise ConfigError(f"--out would overwrite the input file {name}: choose another output")
+            continue
         if p == out:
-            raise ConfigError(f"--out {Path(out_dir).name} is an input folder: choose another output folder")
-        if out_file is not None and p == _resolved(out_file):
-            raise ConfigError(f"--out would overwrite the input file {Path(item).name}: "
-                              "choose another output")
+            raise ConfigError(f"--out {Path(out_dir).name} is an input: choose another output folder")
+        if not p.is_dir() and p.parent == out:
+            raise ConfigError(f"--out {Path(out_dir).name} holds the input file {name}: "
+                              "choose another output folder")
         if p.parent == out and any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns):
-            raise ConfigError(f"--out would overwrite or remove the input file {Path(item).name}: "
+            raise ConfigError(f"--out would overwrite or remove the input {name}: "
                               "choose another output folder")
 
 
@@ -140,41 +193,57 @@ def guard_inputs(inputs: Iterable[str | Path | None], out_dir: str | Path,
 # the writer
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def temp_folder_prefix(pid: int | None = None) -> str:
+    """Name prefix of the writer's temporary folders: ``.rehab-outcomes-tmp-PID-HOST-``."""
+    return f"{_TMP_PREFIX}{os.getpid() if pid is None else pid}-{_host()}-"
+
+
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
 
 
 def sweep_abandoned(parent: str | Path) -> list[Path]:
-    """Remove temporary folders of killed runs in ``parent`` (their process no longer exists)."""
+    """Remove temporary folders of killed runs in ``parent``.
+
+    Only folders named by :func:`temp_folder_prefix` on this host whose process no longer
+    exists are removed; returns them.
+    """
     parent = Path(parent)
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
+    host = _host()
     for entry in parent.iterdir():
-        if not (entry.is_dir() and entry.name.startswith(_TMP_PREFIX)):
+        if not entry.name.startswith(_TMP_PREFIX):
             continue
-        try:
-            pid = int(entry.name[len(_TMP_PREFIX):].split("-", 1)[0])
-        except ValueError:
+        parts = entry.name[len(_TMP_PREFIX):].split("-")
+        if len(parts) < 3 or parts[1] != host or not parts[0].isdigit():
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+        pid = int(parts[0])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
     return removed
 
 
 @contextlib.contextmanager
-def _terminate_as_exception() -> Iterator[None]:
-    """Turn SIGTERM (Snakemake, a scheduler, ``kill``) into an exception so clean-up runs."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"terminated by signal {signum}")
-
+def _signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """Install ``handler`` for SIGTERM (and restore the previous one) in the main thread."""
     try:
         previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: nothing to install
@@ -186,8 +255,12 @@ def _terminate_as_exception() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
 class AtomicOutputs:
-    """Write a step's files into a temporary folder, then move them into ``out_dir`` at once.
+    """Write a step's files into a temporary folder, then move them into ``out_dir`` together.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp()) / "step"
@@ -197,8 +270,11 @@ class AtomicOutputs:
     ['a.txt']
 
     ``managed``: glob patterns of every file this step may write; after a successful run those
-    not written this time are removed (stale outputs of an earlier run). Sub-folders written
-    into the temporary folder replace the folder of the same name.
+    not written this time are removed (stale outputs of an earlier run). Other files in
+    ``out_dir`` are never touched. Sub-folders written into the temporary folder replace the
+    folder of the same name. ``SIGTERM`` while writing aborts the run like Ctrl-C (nothing
+    changes); while the files are moved into place it is held back until the move is complete.
+    ``out_dir`` is created only when the outputs are moved into place.
     """
 
     def __init__(self, out_dir: str | Path, managed: Iterable[str] = ()) -> None:
@@ -206,7 +282,7 @@ class AtomicOutputs:
         self.managed = list(managed)
         self.tmp: Path | None = None
         self.written: list[Path] = []
-        self._signals: contextlib.AbstractContextManager[None] | None = None
+        self._guard: contextlib.AbstractContextManager[None] | None = None
 
     def __enter__(self) -> Path:
         if self.out_dir.exists() and not self.out_dir.is_dir():
@@ -216,19 +292,34 @@ class AtomicOutputs:
         sweep_abandoned(parent)
         if self.out_dir.is_dir():
             sweep_abandoned(self.out_dir)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=parent))
-        self._signals = _terminate_as_exception()
-        self._signals.__enter__()
+        self._guard = _signals(_raise_interrupt)
+        self._guard.__enter__()
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=temp_folder_prefix(), dir=parent))
+        except BaseException:
+            self._guard.__exit__(None, None, None)
+            raise
         return self.tmp
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self.tmp is not None and self._signals is not None
+        assert self.tmp is not None and self._guard is not None
         try:
             if exc_type is None:
-                self._commit()
+                self._commit_holding_signals()
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            self._signals.__exit__(None, None, None)
+            self._guard.__exit__(None, None, None)
+
+    def _commit_holding_signals(self) -> None:
+        pending: list[int] = []
+
+        def hold(signum: int, frame: object) -> None:
+            pending.append(signum)
+
+        with _signals(hold):
+            self._commit()
+        if pending:
+            raise KeyboardInterrupt(f"terminated by signal {pending[0]} (outputs complete)")
 
     def _commit(self) -> None:
         assert self.tmp is not None
@@ -237,18 +328,17 @@ class AtomicOutputs:
         for name in names:
             src, dst = self.tmp / name, self.out_dir / name
             if src.is_dir():
-                if dst.is_dir():
-                    old = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-old-",
-                                                dir=self.out_dir.parent))
+                if dst.is_dir() and not dst.is_symlink():
+                    old = Path(tempfile.mkdtemp(prefix=temp_folder_prefix(), dir=self.out_dir.parent))
                     os.replace(dst, old / name)
                     os.replace(src, dst)
                     shutil.rmtree(old, ignore_errors=True)
                 else:
-                    if dst.exists():
+                    if dst.exists() or dst.is_symlink():
                         dst.unlink()
                     os.replace(src, dst)
             else:
-                if dst.is_dir():
+                if dst.is_dir() and not dst.is_symlink():
                     shutil.rmtree(dst)
                 os.replace(src, dst)
             self.written.append(dst)
@@ -256,7 +346,7 @@ class AtomicOutputs:
             if entry.name in names or entry.name.startswith(_TMP_PREFIX):
                 continue
             if any(fnmatch.fnmatchcase(entry.name, pat) for pat in self.managed):
-                if entry.is_dir():
+                if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
