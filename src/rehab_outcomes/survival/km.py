@@ -1,9 +1,17 @@
 """Kaplan–Meier curves per arm, as R's ``survfit(Surv(time, event) ~ arm)``.
 
-Case weights act as frequency weights: numbers at risk and events are weighted sums, and the
-variance is Greenwood's formula on those weighted counts. This is R's ``survfit(...,
-weights = w)`` for integer weights and ``survfit(..., weights = w, robust = FALSE)`` for
-non-integer ones (R switches to an infinitesimal-jackknife variance by default then).
+Numbers at risk and events are weighted sums of case weights. The variance follows R's
+``survfit(Surv(time, event) ~ arm, weights = w)`` default (survival 3.x, ``survfitKM``):
+
+- no weights, or integer weights (frequency weights): Greenwood's formula on the (weighted)
+  counts, giving the standard error of ``log S``;
+- any non-integer weight (e.g. inverse-probability weights): the robust infinitesimal-jackknife
+  (IJ) variance ``Var S(t) = Σ_i (w_i ∂S(t)/∂w_i)²``, each row its own cluster. R reports this
+  as the standard error of ``S`` itself and forms the log interval with ``se(S) / S``.
+
+``variance="greenwood"`` or ``"robust"`` forces one or the other (``"greenwood"`` with
+non-integer weights is R's ``robust = FALSE``; ``"robust"`` without weights is R's
+``robust = TRUE``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from rehab_outcomes.survival._util import (
 )
 
 ConfType = Literal["log", "log-log", "plain"]
+Variance = Literal["auto", "greenwood", "robust"]
 
 #: Time points (weeks) of the per-arm summary.
 SUMMARY_WEEKS: tuple[int, ...] = (4, 8, 12, 26, 52)
@@ -34,14 +43,31 @@ SUMMARY_COLUMNS = ["outcome", "arm", "n", "events", "median", "median_lower", "m
 ]
 
 
-def km_arrays(time: np.ndarray, event: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+def km_arrays(
+    time: np.ndarray, event: np.ndarray, weights: np.ndarray, robust: bool = False
+) -> dict[str, np.ndarray]:
     """Product-limit estimate at each distinct time of one group.
+
+    Parameters
+    ----------
+    time, event, weights
+        One group's rows (event 0/1, positive case weights).
+    robust
+        Also compute the infinitesimal-jackknife variance of ``S`` (R's ``robust = TRUE``).
 
     Returns
     -------
     dict
         ``time, n_risk, n_event, n_censor, surv, var_cumhaz`` (Greenwood sum
-        ``Σ d / (n (n - d))``, the variance of ``log S``).
+        ``Σ d / (n (n - d))``, the variance of ``log S``) and ``se_surv``, the standard error
+        of ``S`` (Greenwood: ``S sqrt(var_cumhaz)``; robust: the IJ standard error).
+
+    Notes
+    -----
+    The IJ influence of row ``i`` (time index ``k_i``, event ``e_i``) on ``S(t_j)`` is
+    ``w_i S(t_j) [C_{min(j, k_i)} - e_i 1{k_i <= j} g_{k_i}]`` with ``g_k = 1 / (n_k (1 - h_k))``,
+    ``h_k = d_k / n_k`` and ``C_j = Σ_{k <= j} h_k g_k`` (sums over event times). The variance
+    sums the squares over rows; it is 0 once ``S`` reaches 0, as in R's ``survfitkm.c``.
     """
     utime, inv = np.unique(time, return_inverse=True)
     n_event = np.bincount(inv, weights=weights * event, minlength=utime.size)
@@ -50,14 +76,46 @@ def km_arrays(time: np.ndarray, event: np.ndarray, weights: np.ndarray) -> dict[
     with np.errstate(divide="ignore", invalid="ignore"):
         surv = np.cumprod(1.0 - n_event / n_risk)
         gw = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+    var_cumhaz = np.cumsum(gw)
+    if robust:
+        se_surv = np.sqrt(_ij_variance(inv, event, weights, n_risk, n_event, surv))
+    else:
+        with np.errstate(invalid="ignore"):  # NaN where S is 0 (Greenwood sum infinite)
+            se_surv = surv * np.sqrt(var_cumhaz)
     return {
         "time": utime,
         "n_risk": n_risk,
         "n_event": n_event,
         "n_censor": n_all - n_event,
         "surv": surv,
-        "var_cumhaz": np.cumsum(gw),
+        "var_cumhaz": var_cumhaz,
+        "se_surv": se_surv,
     }
+
+
+def _ij_variance(
+    inv: np.ndarray,
+    event: np.ndarray,
+    weights: np.ndarray,
+    n_risk: np.ndarray,
+    n_event: np.ndarray,
+    surv: np.ndarray,
+) -> np.ndarray:
+    """Infinitesimal-jackknife variance of ``S`` at each distinct time (see :func:`km_arrays`)."""
+    h = np.divide(n_event, n_risk, out=np.zeros_like(n_event), where=n_event > 0)
+    live = (n_event > 0) & (h < 1)
+    g = np.zeros_like(h)
+    g[live] = 1.0 / (n_risk[live] * (1.0 - h[live]))
+    c = np.cumsum(h * g)
+    w2 = weights**2
+    # rows whose own time is at or before t_j: a fixed influence from then on
+    own = c[inv] - event * g[inv]
+    done = np.cumsum(np.bincount(inv, weights=w2 * own**2, minlength=h.size))
+    # rows still at risk after t_j: influence C_j each
+    w2_later = revcumsum(np.bincount(inv, weights=w2, minlength=h.size))
+    w2_later = np.append(w2_later[1:], 0.0)
+    var = surv**2 * (done + c**2 * w2_later)
+    return np.where(surv > 0, var, 0.0)
 
 
 def confint(
@@ -106,6 +164,17 @@ class KaplanMeier:
         ``"log"`` (default, as R), ``"log-log"`` or ``"plain"``.
     alpha
         One minus the confidence level.
+    variance
+        ``"auto"`` (default, R's rule): Greenwood without weights or with integer weights, the
+        robust infinitesimal-jackknife variance when any weight is non-integer.
+        ``"greenwood"`` or ``"robust"`` force one (see the module notes).
+
+    Attributes
+    ----------
+    table_ : pandas.DataFrame
+        ``arm, time, n_at_risk, n_events, n_censored, survival, lower, upper``.
+    robust_ : bool
+        Whether the fitted standard errors are the robust (IJ) ones.
 
     Examples
     --------
@@ -114,10 +183,17 @@ class KaplanMeier:
     [0.8, 0.6, 0.3, 0.3]
     """
 
-    def __init__(self, conf_type: ConfType = "log", alpha: float = 0.05) -> None:
+    def __init__(
+        self, conf_type: ConfType = "log", alpha: float = 0.05, variance: Variance = "auto"
+    ) -> None:
         confint(np.ones(1), np.zeros(1), conf_type)  # validates conf_type
+        if variance not in ("auto", "greenwood", "robust"):
+            raise AnalysisError(
+                f"variance must be 'auto', 'greenwood' or 'robust', not {variance!r}"
+            )
         self.conf_type = conf_type
         self.alpha = alpha
+        self.variance = variance
 
     def fit(
         self,
@@ -131,11 +207,17 @@ class KaplanMeier:
         """Fit one curve per level of ``group_col`` (one curve ``all`` if ``None``).
 
         Rows with a missing time or event are left out (e.g. re-injury times of episodes that
-        never became pain-free).
+        never became pain-free). With ``variance="auto"`` the robust variance is used when any
+        analysed weight is non-integer (R decides on all rows of the call, as here).
         """
         time, event, weights, ok = survival_arrays(df, duration_col, event_col, weights_col)
         if not ok.any():
             raise AnalysisError(f"no rows with an observed {duration_col!r}")
+        if self.variance == "auto":
+            w_ok = weights[ok]
+            self.robust_ = weights_col is not None and bool(np.any(w_ok != np.floor(w_ok)))
+        else:
+            self.robust_ = self.variance == "robust"
         codes, labels = group_codes(df, group_col, ok)
         self.outcome_ = outcome_name(duration_col, outcome)
         self.groups_ = labels
@@ -145,8 +227,8 @@ class KaplanMeier:
         parts = []
         for k, lab in enumerate(labels):
             sel = codes == k
-            cur = km_arrays(t[sel], e[sel], w[sel])
-            lo, hi = confint(cur["surv"], np.sqrt(cur["var_cumhaz"]), self.conf_type, self.alpha)
+            cur = km_arrays(t[sel], e[sel], w[sel], robust=self.robust_)
+            lo, hi = confint(cur["surv"], _se_log(cur, self.robust_), self.conf_type, self.alpha)
             cur["lower"], cur["upper"] = lo, hi
             self.curves_[lab] = cur
             self.n_[lab] = int(sel.sum())
@@ -188,6 +270,21 @@ class KaplanMeier:
         return pd.concat(rows, ignore_index=True)
 
     @property
+    def se_table(self) -> pd.DataFrame:
+        """Standard errors per group and time: ``arm, time, survival, se, se_log``.
+
+        ``se`` is the standard error of ``S`` (R's ``summary(fit)$std.err``); ``se_log`` that
+        of ``log S`` used for the log and log-log intervals. R's ``fit$std.err`` is ``se_log``
+        for Greenwood fits and ``se`` for robust ones.
+        """
+        parts = [
+            pd.DataFrame({"arm": lab, "time": cur["time"], "survival": cur["surv"],
+                          "se": cur["se_surv"], "se_log": _se_log(cur, self.robust_)})
+            for lab, cur in self.curves_.items()
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+    @property
     def summary(self) -> pd.DataFrame:
         """Per group: records, events, median with CI (from the CI curves, as R's print) and
         survival at 4, 8, 12, 26 and 52 weeks."""
@@ -208,6 +305,15 @@ class KaplanMeier:
                 }
             )
         return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _se_log(cur: dict[str, np.ndarray], robust: bool) -> np.ndarray:
+    """Standard error of ``log S``: Greenwood's, or R's ``se(S) / S`` (0 where ``se`` is 0)."""
+    if not robust:
+        return np.sqrt(cur["var_cumhaz"])
+    se = cur["se_surv"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(se == 0, 0.0, se / cur["surv"])
 
 
 def survival_at(km: KaplanMeier, times: Sequence[float]) -> pd.DataFrame:
