@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
+import json
 import math
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pydantic
 
 from rehab_outcomes.contract.schema import ARMS, DIAGNOSES, SEXES, today
 from rehab_outcomes.exceptions import ConfigError
@@ -38,6 +40,11 @@ TERMS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: How :func:`params_from_dict` validates overrides: unknown keys refused, types strict.
+_PARAMS_CONFIG = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class CohortParams:
     """Baseline covariates at the first visit."""
@@ -76,6 +83,7 @@ class CohortParams:
     kujala_missing: float = 0.02
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class SiteParams:
     """Clinic sites and their frailty (a multiplicative site effect on each hazard)."""
@@ -91,6 +99,7 @@ class SiteParams:
     frailty_mode: str = "balanced"
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class Effects:
     """Conditional log hazard ratios per unit of each Cox term (reference: rest_only, female)."""
@@ -110,6 +119,7 @@ class Effects:
         return {term: float(getattr(self, name)) for term, name in TERMS}
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class PainFreeParams:
     """Time to pain-free running: Weibull proportional hazards on the weekly scale."""
@@ -130,6 +140,7 @@ class PainFreeParams:
     ))
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class ReinjuryParams:
     """Re-injury after the pain-free date (its own clock): Weibull proportional hazards."""
@@ -146,6 +157,7 @@ class ReinjuryParams:
     ))
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class AllocationParams:
     """Arm allocation: fixed probabilities (randomised) or a multinomial logit (observational).
@@ -167,6 +179,7 @@ class AllocationParams:
     strength_pain: float = 0.25
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class FollowUpParams:
     """Recruitment, censoring and exit reasons."""
@@ -183,6 +196,7 @@ class FollowUpParams:
     withdrew_share: float = 0.2
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class VisitParams:
     """Clinic visits while in care and the graded return to running."""
@@ -202,6 +216,7 @@ class VisitParams:
     rest_share_before_running: tuple[float, ...] = (0.5, 0.3, 0.0)
 
 
+@pydantic.with_config(_PARAMS_CONFIG)
 @dataclass(frozen=True)
 class SimulationParams:
     """All parameters of a simulated cohort."""
@@ -231,74 +246,96 @@ def _plain(obj: Any) -> Any:
 # overrides
 
 
-def _coerce(value: Any, annotation: Any, path: str) -> Any:
-    """Check and convert one override value to the type of the field it replaces."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], path)
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"parameter '{path}' must be a list, got {value!r}")
-        return tuple(_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"parameter '{path}' must be true or false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise ConfigError(f"parameter '{path}' must be a whole number, got {value!r}")
-        return int(value)
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"parameter '{path}' must be a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if isinstance(value, _dt.date):
-            return value.isoformat()
-        if not isinstance(value, str):
-            raise ConfigError(f"parameter '{path}' must be text, got {value!r}")
-        return value
-    raise ConfigError(f"parameter '{path}' cannot be set from {value!r}")  # pragma: no cover
+@functools.cache
+def _adapter() -> pydantic.TypeAdapter[SimulationParams]:
+    return pydantic.TypeAdapter(SimulationParams)
 
 
-def _apply(obj: Any, overrides: dict[str, Any], prefix: str) -> Any:
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"'{prefix or 'config'}' must be a mapping of parameters")
-    hints = typing.get_type_hints(type(obj))
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    changes: dict[str, Any] = {}
+def _merge(base: dict[str, Any], overrides: dict[Any, Any]) -> dict[Any, Any]:
+    """``base`` with ``overrides`` laid over it, section by section (unknown keys kept, refused later)."""
+    merged: dict[Any, Any] = dict(base)
     for key, value in overrides.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(f"unknown parameter '{path}' (known here: {known})")
-        current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
-            changes[key] = _apply(current, value, path)
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
         else:
-            changes[key] = _coerce(value, hints[key], path)
-    return dataclasses.replace(obj, **changes)
+            merged[key] = value
+    return merged
+
+
+def _jsonable(value: Any, path: str) -> Any:
+    """``value`` as JSON types (a YAML date becomes its ``YYYY-MM-DD`` text)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise ConfigError(f"parameter '{path}' cannot be set from {value!r}")
+
+
+#: How each pydantic error type is told, after "parameter 'path' ".
+_EXPECTED = {
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "string_type": "must be text",
+    "tuple_type": "must be a list",
+    "bool_type": "must be true or false",
+}
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the parameter section at ``loc`` (for the message of an unknown key)."""
+    cls: Any = SimulationParams
+    for key in loc:
+        cls = typing.get_type_hints(cls)[key]
+    return sorted(f.name for f in dataclasses.fields(cls))
+
+
+def _message(error: Any) -> str:
+    loc = tuple(error["loc"])
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
+    kind = error["type"]
+    if kind == "unexpected_keyword_argument":
+        return f"unknown parameter '{path}' (known here: {', '.join(_fields_at(loc[:-1]))})"
+    if kind == "dataclass_type":
+        return f"'{path}' must be a mapping of parameters"
+    if kind in _EXPECTED:
+        return f"parameter '{path}' {_EXPECTED[kind]}, got {error['input']!r}"
+    return f"parameter '{path}': {error['msg']}"
 
 
 def params_from_dict(overrides: dict[str, Any], base: SimulationParams | None = None) -> SimulationParams:
     """Apply a nested mapping of overrides to ``base`` (default parameters) and check the result.
 
+    The overrides are laid over ``base`` and the whole set is validated by pydantic against the
+    dataclasses' types (strictly: no text for numbers, no numbers for text; lists become tuples;
+    a YAML date becomes its ``YYYY-MM-DD`` text); unknown keys are refused.
+
     Raises
     ------
     ConfigError
-        For unknown keys, values of the wrong type, or an incoherent parameter set.
+        For unknown keys, values of the wrong type, or an incoherent parameter set, naming the key.
 
     Examples
     --------
     >>> p = params_from_dict({"follow_up": {"lost_by_12_months": 0.1}})
     >>> p.follow_up.lost_by_12_months
     0.1
+    >>> params_from_dict({"cohort": {"age_mena": 30}})
+    Traceback (most recent call last):
+    ...
+    rehab_outcomes.exceptions.ConfigError: unknown parameter 'cohort.age_mena' (known here: ...)
     """
-    params = _apply(base or SimulationParams(), overrides or {}, "")
+    overrides = {} if overrides is None else overrides
+    if not isinstance(overrides, dict):
+        raise ConfigError("'config' must be a mapping of parameters")
+    merged = _merge((base or SimulationParams()).to_dict(), overrides)
+    try:
+        params = _adapter().validate_json(json.dumps(_jsonable(merged, "")))  # JSON mode: the dataclasses' own strict types
+    except pydantic.ValidationError as exc:
+        raise ConfigError("; ".join(_message(e) for e in exc.errors())) from None
     check_params(params)
     return params
 
