@@ -58,10 +58,25 @@ def validate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     visits: Annotated[Path | None, typer.Option(help="Optional visits table (.csv/.parquet/.xlsx).")] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet name or 0-based index (default: first).")] = None,
-    recode: Annotated[
-        Path | None, typer.Option(help="YAML mapping of this clinic's codes to contract values.")
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="YAML mapping of this clinic's columns, codes, date format and units to "
+                          "the contract (see `rehab-outcomes mapping draft`)."),
     ] = None,
+    recode: Annotated[
+        Path | None, typer.Option(help="Older name of --mapping (a file of codes only).")
+    ] = None,
+    max_quarantined_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0,
+                     help="Exit with status 1 (after writing the outputs) when no episode is valid "
+                          "or more than this share is quarantined."),
+    ] = 0.5,
     strict: Annotated[bool, typer.Option(help="Exit with status 1 if any row is quarantined.")] = False,
+    run_config: Annotated[
+        Path | None,
+        typer.Option(help="JSON/YAML of the workflow's merged config, recorded in validation.json."),
+    ] = None,
 ) -> None:
     """Validate an export against the data contract.
 
@@ -73,8 +88,9 @@ def validate(
     from rehab_outcomes.contract.validate import run_validation
 
     sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
-    run = run_validation(episodes, out, visits_path=visits, sheet=sheet_arg, recode_path=recode,
-                         strict=strict)
+    run = run_validation(episodes, out, visits_path=visits, sheet=sheet_arg, mapping_path=mapping,
+                         recode_path=recode, strict=strict,
+                         max_quarantined_share=max_quarantined_share, run_config=run_config)
     r = run.report
     typer.echo(
         f"{r['n_in']:,} episodes read: {r['n_valid']:,} valid, {r['n_quarantined']:,} quarantined "
@@ -92,12 +108,39 @@ def contract(
     typer.echo(contract_markdown(), nl=False)
 
 
+mapping_app = typer.Typer(
+    help="Mapping files: how a clinic's own export translates to the data contract.",
+    no_args_is_help=True,
+)
+app.add_typer(mapping_app, name="mapping")
+
+
+@mapping_app.command("draft")
+def mapping_draft(
+    export: Annotated[Path, typer.Argument(help="The clinic's export: .csv, .parquet or .xlsx.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Mapping file to write (YAML).")],
+    sheet: Annotated[str | None, typer.Option(help="Excel sheet name or 0-based index.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing mapping file.")] = False,
+) -> None:
+    """Write a draft mapping file from an export: columns matched to the contract by name and by
+    their values, each code with a proposed contract value or TODO, the date format guessed.
+    Check it, replace every TODO, then validate with --mapping."""
+    from rehab_outcomes.contract.draft import draft_file, summary_line
+
+    sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
+    d, path = draft_file(export, out, sheet=sheet_arg, force=force)
+    s = summary_line(d)
+    todo = f"{s['todo']} TODO(s) to complete" if s["todo"] else "no TODO left: check it anyway"
+    typer.echo(f"{s['columns']} column(s) matched, {s['codes']} code(s) listed, {todo} -> {path}")
+
+
 # Subcommands of the other domains: each module defines one typer command function and
 # imports its heavy dependencies inside it, so that `--help` stays fast.
 def _register() -> None:
     from rehab_outcomes.planning.command import power, power_gather
     from rehab_outcomes.reporting.dashboard_command import dashboard
     from rehab_outcomes.reporting.figures_command import figures
+    from rehab_outcomes.settings_command import app as settings_app
     from rehab_outcomes.simulation.command import simulate
     from rehab_outcomes.survival.command import analyse
 
@@ -107,15 +150,40 @@ def _register() -> None:
     app.command("dashboard")(dashboard)
     app.command("power")(power)
     app.command("power-gather")(power_gather)
+    app.add_typer(settings_app, name="config")
 
 
 _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning toolkit errors into one line on stderr."""
+    """Entry point: run the app, turning toolkit errors into one line on stderr.
+
+    Exit status: 0 ran; 1 usage or configuration error (click's own usage errors included, which
+    click would report with 2); 2 input refused.
+    """
+    try:  # typer >= 0.20 vendors click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    except ImportError:  # pragma: no cover - older typer on click
+        from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer import Abort
+
     try:
-        app(args=argv, prog_name="rehab-outcomes")  # usage errors: click prints them, exit 2
+        code = app(args=argv, prog_name="rehab-outcomes", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(1)
+    except UsageError as exc:
+        exc.show()
+        sys.exit(1)
+    except Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(1)
     except RehabOutcomesError as exc:
         if _state["debug"]:
             raise

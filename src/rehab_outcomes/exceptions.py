@@ -31,6 +31,13 @@ class StrictValidationError(RehabOutcomesError):
     """``--strict`` was given and at least one row was quarantined (exit status 1)."""
 
 
+class QuarantineLimitError(RehabOutcomesError):
+    """No episode is valid, or more than the allowed share was quarantined (exit status 1).
+
+    Raised after the outputs are written, so the quarantine file can be read.
+    """
+
+
 class AnalysisError(RehabOutcomesError):
     """An analysis cannot be carried out on the data given (exit status 1)."""
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rehab_outcomes.exceptions import InputRefusedError
+from rehab_outcomes.contract.pii import mask, masked_file_name
+from rehab_outcomes.exceptions import ConfigError, InputRefusedError
 
 #: Text that counts as a missing value in CSV and Excel cells.
 NA_STRINGS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
@@ -74,36 +76,90 @@ def read_table(path: str | Path, sheet: str | int | None = None) -> pd.DataFrame
         raise InputRefusedError(
             f"unsupported file type '{suffix}' for {path.name}: use CSV, Parquet or .xlsx"
         )
+    shown = masked_file_name(path)
     try:
         if suffix == ".csv":
-            df = _read_csv(path)
+            df = _read_csv(path, shown)
         elif suffix in (".parquet", ".pq"):
-            df = pq.read_table(path).to_pandas(date_as_object=False, types_mapper=_string_mapper)
+            df = _read_parquet(path, shown)
         else:
-            df = _read_excel(path, sheet)
-    except InputRefusedError:
+            df = _read_excel(path, sheet, shown)
+    except (InputRefusedError, ConfigError):
         raise
     except Exception as exc:
         reason = type(exc).__name__
-        raise InputRefusedError(f"cannot read {path.name}: unreadable {suffix[1:]} file ({reason})") from None
+        raise InputRefusedError(f"cannot read {shown}: unreadable {suffix[1:]} file ({reason})") from None
     if df.shape[1] == 0 or len(df) == 0:
-        raise InputRefusedError(f"{path.name} has no data rows")
-    df.columns = [str(c).strip() for c in df.columns]
+        raise InputRefusedError(f"{shown} has no data rows")
+    names = [str(c).strip() for c in df.columns]
+    _refuse_duplicate_names(names, shown)
+    df.columns = names
     return df.reset_index(drop=True)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _refuse_duplicate_names(names: list[str], shown: str) -> None:
+    """Refuse a file whose column names repeat (after trimming spaces), naming them masked."""
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+    dups = [n for n, k in seen.items() if k > 1]
+    if dups:
+        listed = ", ".join(f"'{mask(n)}' ({seen[n]}x)" for n in dups)
+        raise InputRefusedError(
+            f"{shown} has duplicate column names: {listed}; every column must have its own name"
+        )
+
+
+def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
+    """Read a Parquet file: text columns as Arrow strings (missing-value words as missing, as in
+    CSV), dates and timestamps as ISO text (so any year is parsed, and quarantined, per cell)."""
+    pf = pq.ParquetFile(path)
+    names = [str(n).strip() for n in pf.schema_arrow.names]
+    _refuse_duplicate_names(names, shown)
+    table = pf.read()
+    columns: dict[str, pa.ChunkedArray] = {}
+    for i, field in enumerate(table.schema):
+        arr = table.column(i)
+        t = field.type
+        if pa.types.is_dictionary(t):
+            arr = arr.cast(t.value_type)
+            t = t.value_type
+        if pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            kind = "binary" if "binary" in str(t) else "list or struct"
+            raise InputRefusedError(
+                f"{shown}: column '{mask(field.name)}' holds {kind} values; every column must hold "
+                "plain text, numbers or dates"
+            )
+        if pa.types.is_date(t):
+            arr = pc.strftime(arr, format="%Y-%m-%d")
+        elif pa.types.is_timestamp(t):
+            if t.tz is not None:
+                arr = pc.local_timestamp(arr)
+            midnight = pc.and_(pc.and_(pc.equal(pc.hour(arr), 0), pc.equal(pc.minute(arr), 0)),
+                               pc.and_(pc.equal(pc.second(arr), 0), pc.equal(pc.subsecond(arr), 0)))
+            arr = pc.if_else(midnight, pc.strftime(arr, format="%Y-%m-%d"),
+                             pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S"))
+        elif pa.types.is_string(t) or pa.types.is_large_string(t):
+            arr = pc.if_else(pc.is_in(arr, value_set=pa.array(list(NA_STRINGS))), None, arr)
+        columns[f"__{i}"] = arr
+    out = pa.table(columns).to_pandas(types_mapper=_string_mapper)
+    out.columns = list(table.schema.names)
+    return out
+
+
+def _read_csv(path: Path, shown: str) -> pd.DataFrame:
     if path.stat().st_size == 0:
-        raise InputRefusedError(f"{path.name} is empty")
+        raise InputRefusedError(f"{shown} is empty")
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # not a multibyte character cut at the buffer's end
-            raise InputRefusedError(f"{path.name} is not UTF-8 text") from None
+            raise InputRefusedError(f"{shown} is not UTF-8 text") from None
     first_line = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
     names = next(csv.reader([first_line]))
+    _refuse_duplicate_names([n.strip() for n in names], shown)
     table = pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=1 << 24),
@@ -117,8 +173,39 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_string_mapper)
 
 
-def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    raw = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=object,
-                        engine="openpyxl", keep_default_na=False)
-    out = pd.DataFrame({c: raw[c].map(_cell_to_text) for c in raw.columns})
+def _read_excel(path: Path, sheet: str | int | None, shown: str) -> pd.DataFrame:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        names = wb.sheetnames
+        if sheet is None:
+            ws = wb[names[0]]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(names):
+                raise ConfigError(f"{shown} has {len(names)} sheet(s): sheet index {sheet} does not exist")
+            ws = wb[names[sheet]]
+        else:
+            if sheet not in names:
+                raise ConfigError(f"{shown} has no sheet named '{mask(sheet)}' (it has {len(names)} "
+                                  "sheet(s); give the name exactly or a 0-based index)")
+            ws = wb[sheet]
+        rows = list(ws.iter_rows(values_only=True))
+    finally:
+        wb.close()
+    if not rows:
+        return pd.DataFrame()
+    header = ["" if v is None else str(v) for v in rows[0]]
+    body = rows[1:]
+    # trailing empty header cells with no data are spreadsheet padding, not columns
+    width = len(header)
+    while width and header[width - 1] == "" and all(
+            len(r) < width or r[width - 1] is None for r in body):
+        width -= 1
+    header = header[:width]
+    _refuse_duplicate_names([h.strip() for h in header], shown)
+    body = [r for r in body if any(v is not None and str(v).strip() != "" for v in r[:width])]
+    data = {i: [_cell_to_text(r[i]) if i < len(r) else None for r in body] for i in range(width)}
+    out = pd.DataFrame(data)
+    out.columns = header
     return out.astype(_STR)

@@ -69,27 +69,64 @@ def parse_int(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(out, index=raw.index), bad
 
 
-def parse_date(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """ISO ``YYYY-MM-DD`` text, or stored dates/timestamps at midnight."""
+#: Dates outside this range are quarantined per cell (rule ``date_range``): clinic records
+#: before 1900 are typing errors, and pandas cannot hold dates after 2262.
+DATE_MIN = "1900-01-01"
+DATE_MAX = "2261-12-31"
+_STRIP_ZEROS = (r"(^|\D)0+(\d)", r"\1\2")
+
+
+def _text_array(text: pd.Series) -> pa.ChunkedArray:
+    if hasattr(text.array, "_pa_array"):
+        return pa.chunked_array(text.array._pa_array)
+    return pa.chunked_array([pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())])
+
+
+def _strict_strptime(arr: pa.ChunkedArray, fmt: str) -> pa.ChunkedArray:
+    """``strptime`` that keeps only exact readings: formatting the date again must give back the
+    same numbers (so 31/02/2024 is not rolled over to 2 March; 1/2/2024 equals 01/02/2024)."""
+    parsed = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
+    again = pc.strftime(parsed, format=fmt)
+    pattern, repl = _STRIP_ZEROS
+    same = pc.equal(pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), pattern=pattern,
+                                               replacement=repl),
+                    pc.replace_substring_regex(again, pattern=pattern, replacement=repl))
+    return pc.if_else(same, parsed, None)
+
+
+def parse_date(raw: pd.Series, date_format: str | None = None) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """ISO ``YYYY-MM-DD`` text (always accepted), text in ``date_format`` (strftime codes, from a
+    mapping file), or stored dates/timestamps at midnight.
+
+    Returns the dates and the failing cells per rule: ``type:iso_date`` (or ``type:date_format``)
+    for text that is not a date, ``date_range`` for a date before 1900 or after 2261.
+    """
     present = _present(raw)
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         ts = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
         ts = ts.astype("datetime64[ns]")
         bad = present & (ts != ts.dt.normalize()).to_numpy(dtype=bool)
-        return ts.where(~bad), bad
-    text = _as_text(raw)
-    arr = pa.chunked_array(text.array._pa_array) if hasattr(text.array, "_pa_array") else pa.chunked_array(
-        [pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())])
+        early = present & ~bad & (ts < pd.Timestamp(DATE_MIN)).to_numpy(dtype=bool)
+        return ts.where(~(bad | early)), {TYPE_RULES["date"]: bad, "date_range": early}
+    arr = _text_array(_as_text(raw))
     shaped = pc.match_substring_regex(arr, "^" + ISO_DATE_RE + "$")
-    arr = pc.if_else(shaped, arr, None)
-    parsed = pc.strptime(arr, format="%Y-%m-%d", unit="s", error_is_null=True)
-    # strptime rolls impossible days over (2024-02-30 -> 2024-03-01): keep only exact round trips
-    day = pc.cast(pc.utf8_slice_codeunits(arr, 8, 10), pa.int64(), safe=False)
+    iso = pc.if_else(shaped, arr, None)
+    parsed = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls impossible days over (2024-02-30 -> 2024-03-01): keep exact readings only
+    day = pc.cast(pc.utf8_slice_codeunits(iso, 8, 10), pa.int64(), safe=False)
     parsed = pc.if_else(pc.equal(pc.day(parsed), day), parsed, None)
-    values = parsed.cast(pa.timestamp("ns")).to_numpy()
+    if date_format is not None and date_format != "%Y-%m-%d":
+        other = _strict_strptime(pc.if_else(shaped, None, arr), date_format)
+        parsed = pc.if_else(shaped, parsed, other)
+    in_range = pc.and_(pc.greater_equal(parsed, pa.scalar(pd.Timestamp(DATE_MIN), pa.timestamp("s"))),
+                       pc.less_equal(parsed, pa.scalar(pd.Timestamp(DATE_MAX), pa.timestamp("s"))))
+    readable = pc.is_valid(parsed).to_numpy(zero_copy_only=False)
+    ok_range = pc.fill_null(in_range, False).to_numpy(zero_copy_only=False)
+    kept = pc.if_else(pc.fill_null(in_range, False), parsed, None)
+    values = kept.cast(pa.timestamp("ns")).to_numpy()
     ts = pd.Series(values.astype("datetime64[ns]"), index=raw.index)
-    bad = present & ts.isna().to_numpy()
-    return ts, bad
+    rule = TYPE_RULES["date"] if date_format is None else "type:date_format"
+    return ts, {rule: present & ~readable, "date_range": present & readable & ~ok_range}
 
 
 PARSERS = {
@@ -107,15 +144,27 @@ TYPE_RULES = {
 }
 
 
-def parse_frame(raw: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, list[ParseFailure]]:
-    """Parse the contract columns of ``raw`` (others are left out) by their kinds."""
+def parse_frame(raw: pd.DataFrame, kinds: dict[str, str], date_format: str | None = None,
+                units: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[ParseFailure]]:
+    """Parse the contract columns of ``raw`` (others are left out) by their kinds.
+
+    ``date_format``: strftime codes for date text that is not ISO (from a mapping file);
+    ``units``: factor per numeric column converting the export's unit to the contract's.
+    """
     parsed: dict[str, pd.Series] = {}
     failures: list[ParseFailure] = []
     for col, kind in kinds.items():
         if col not in raw.columns:
             continue
-        values, bad = PARSERS[kind](raw[col])
+        if kind == "date":
+            values, bad_by_rule = parse_date(raw[col], date_format)
+        else:
+            values, bad = PARSERS[kind](raw[col])
+            bad_by_rule = {TYPE_RULES[kind]: bad} if kind in TYPE_RULES else {}
+        if units and col in units:
+            values = values * units[col]
         parsed[col] = values
-        if bad.any():
-            failures.append(ParseFailure(col, TYPE_RULES[kind], np.flatnonzero(bad)))
+        for rule, bad in bad_by_rule.items():
+            if bad.any():
+                failures.append(ParseFailure(col, rule, np.flatnonzero(bad)))
     return pd.DataFrame(parsed, index=raw.index), failures

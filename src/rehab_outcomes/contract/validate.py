@@ -11,11 +11,10 @@ Invariant: ``n_in == n_valid + n_quarantined``; no row is ever dropped silently.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import logging
-import os
-import shutil
-import tempfile
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +28,23 @@ import pyarrow.compute as pc
 
 from rehab_outcomes import __version__
 from rehab_outcomes.contract.io import read_table, sha256_of
+from rehab_outcomes.contract.mapping import (
+    Mapping,
+    apply_values,
+    date_order,
+    load_mapping,
+    rename_columns,
+)
 from rehab_outcomes.contract.parse import ParseFailure, parse_frame
 from rehab_outcomes.contract.pii import (
     EMAIL_RE,
     identifying_kind,
     is_identifying_column_name,
+    mask,
     mask_key,
     mask_series,
+    masked_file_name,
 )
-from rehab_outcomes.contract.recode import Mapping, apply_recode, load_recode
 from rehab_outcomes.contract.schema import (
     CATEGORIES,
     CONTRACT_VERSION,
@@ -47,7 +54,13 @@ from rehab_outcomes.contract.schema import (
     column_kinds,
     required_columns,
 )
-from rehab_outcomes.exceptions import InputRefusedError, StrictValidationError
+from rehab_outcomes.exceptions import (
+    ConfigError,
+    InputRefusedError,
+    QuarantineLimitError,
+    StrictValidationError,
+)
+from rehab_outcomes.outputs import AtomicOutputs, guard_inputs, remove_managed, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +85,9 @@ class TableValidation:
     n_in: int
     columns_ignored: list[str] = field(default_factory=list)
     recoded: dict[str, dict[str, int]] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
+    converted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_valid(self) -> int:
@@ -103,7 +119,10 @@ class TableValidation:
             "failures_by_rule": self.failures_by_rule(),
             "rows_by_rule": self.rows_by_rule(),
             "columns_ignored": self.columns_ignored,
+            "renamed": self.renamed,
             "recoded": self.recoded,
+            "converted": self.converted,
+            "warnings": self.warnings,
         }
 
 
@@ -256,58 +275,116 @@ def _check_model(model: type[pa.DataFrameModel], parsed: pd.DataFrame) -> tuple[
     return errors, frame_failures
 
 
-def validate_episodes(raw: pd.DataFrame, recode: Mapping | None = None) -> TableValidation:
+def _require_columns(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str) -> None:
+    """Refuse a file that lacks required columns, naming all of them with a "did you mean"."""
+    missing = [c for c in required_columns(model) if c not in raw.columns]
+    if not missing:
+        return
+    known = set(model.to_schema().columns)
+    candidates = {re.sub(r"[^a-z0-9]", "", str(c).lower()): str(c) for c in raw.columns
+                  if c not in known and not is_identifying_column_name(str(c))}
+    parts = []
+    for col in missing:
+        hint = difflib.get_close_matches(col.replace("_", ""), list(candidates), n=1, cutoff=0.6)
+        parts.append(f"{col} (did you mean '{mask(candidates[hint[0]])}'?)" if hint else col)
+    raise InputRefusedError(
+        f"{what} file lacks required column{'s' if len(missing) > 1 else ''}: {', '.join(parts)}"
+        + ("; a mapping file (--mapping, see `rehab-outcomes mapping draft`) can rename columns"
+           if any("did you mean" in p for p in parts) else "")
+    )
+
+
+def _ambiguous_dates(parsed: pd.DataFrame, raw: pd.DataFrame, mapping: Mapping | None,
+                     kinds: dict[str, str]) -> list[str]:
+    """Warn when a day-first (or month-first) format was applied and no day exceeded 12."""
+    fmt = mapping.date_format if mapping else None
+    if fmt is None or date_order(fmt) == "other":
+        return []
+    days = []
+    for col, kind in kinds.items():
+        if kind != "date" or col not in parsed.columns:
+            continue
+        text = raw[col].astype("string[pyarrow]")
+        non_iso = ~text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(True).to_numpy(dtype=bool)
+        d = parsed[col][non_iso].dropna()
+        days.append(d.dt.day.to_numpy())
+    if not days:
+        return []
+    all_days = np.concatenate(days)
+    if len(all_days) and all_days.max() <= 12:
+        return [f"every date read with the format {fmt} has a day of 12 or less, so day and month "
+                "could be swapped: check the date format in the mapping file"]
+    return []
+
+
+def _validate_table(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str,
+                    mapping: Mapping | None, key_columns: tuple[str, ...],
+                    extra_rules: Any = None) -> TableValidation:
+    n_in = len(raw)
+    renamed: dict[str, str] = {}
+    if mapping is not None:
+        raw, renamed = rename_columns(raw, mapping, strict=(model is Episodes))
+    _require_columns(raw, model, what)
+    ignored = check_columns(raw, model, what)
+    kinds = column_kinds(model)
+    recoded: dict[str, dict[str, int]] = {}
+    if mapping is not None:
+        raw, recoded = apply_values(raw, mapping)
+    units = mapping.unit_factors() if mapping is not None else {}
+    t0 = time.perf_counter()
+    parsed, parse_failures = parse_frame(raw, kinds, date_format=mapping.date_format if mapping else None,
+                                         units={c: f for c, f in units.items() if c in kinds})
+    log.info("%s: parsed %s rows (%.2f s)", what, f"{n_in:,}", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    errors, frame_failures = _check_model(model, parsed)
+    failures = _failure_frame(parse_failures, errors, frame_failures, n_in)
+    if extra_rules is not None:
+        failures = pd.concat([failures, *extra_rules(parsed)], ignore_index=True).drop_duplicates()
+        failures["pos"] = failures["pos"].astype("int64")
+    log.info("%s: checked %s rows against %d rules (%.2f s)", what, f"{n_in:,}",
+             len(model.to_schema().checks) + sum(len(c.checks) for c in model.to_schema().columns.values()),
+             time.perf_counter() - t0)
+    quarantine = _quarantine_lines(raw, failures, key_columns=key_columns)
+    bad = np.zeros(n_in, dtype=bool)
+    bad[failures["pos"].to_numpy()] = True
+    valid = parsed.loc[~bad].reset_index(drop=True) if bad.any() else parsed
+    converted = {c: {"unit": mapping.spec.units[c], "factor": units[c],
+                     "n_converted": int(parsed[c].notna().sum())}
+                 for c in units if c in parsed.columns} if mapping is not None else {}
+    return TableValidation(valid, quarantine, n_in, ignored, recoded, renamed, converted,
+                           _ambiguous_dates(parsed, raw, mapping, kinds))
+
+
+def validate_episodes(raw: pd.DataFrame, mapping: Mapping | None = None) -> TableValidation:
     """Validate a raw episodes table (as read by :func:`read_table`).
 
     Raises :class:`InputRefusedError` for whole-file problems; row problems are quarantined.
     """
-    n_in = len(raw)
-    ignored = check_columns(raw, Episodes, "episodes")
-    recoded: dict[str, dict[str, int]] = {}
-    if recode:
-        raw, recoded = apply_recode(raw, recode)
-    t0 = time.perf_counter()
-    parsed, parse_failures = parse_frame(raw, column_kinds(Episodes))
-    log.debug("parsed %d rows in %.2f s", n_in, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    errors, frame_failures = _check_model(Episodes, parsed)
-    log.debug("checked %d rows in %.2f s", n_in, time.perf_counter() - t0)
-    failures = _failure_frame(parse_failures, errors, frame_failures, n_in)
-    quarantine = _quarantine_lines(raw, failures, key_columns=("patient_key",))
-    bad = np.zeros(n_in, dtype=bool)
-    bad[failures["pos"].to_numpy()] = True
-    valid = parsed.loc[~bad].reset_index(drop=True) if bad.any() else parsed
-    return TableValidation(_to_categories(valid), quarantine, n_in, ignored, recoded)
+    ep = _validate_table(raw, Episodes, "episodes", mapping, key_columns=("patient_key",))
+    ep.valid = _to_categories(ep.valid)
+    return ep
 
 
-def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame) -> TableValidation:
+def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame,
+                    mapping: Mapping | None = None) -> TableValidation:
     """Validate a raw visits table against the *valid* episodes."""
-    n_in = len(raw)
-    ignored = check_columns(raw, Visits, "visits")
-    parsed, parse_failures = parse_frame(raw, column_kinds(Visits))
-    errors, frame_failures = _check_model(Visits, parsed)
-    failures = _failure_frame(parse_failures, errors, frame_failures, n_in)
-    # rules that need the episodes table
     ep = episodes.set_index("episode_id")[["first_visit_date", "last_contact_date"]]
-    eid = parsed["episode_id"].astype(object)
-    exists = eid.isin(ep.index).to_numpy() & parsed["episode_id"].notna().to_numpy()
-    first = eid.map(ep["first_visit_date"])
-    last = eid.map(ep["last_contact_date"])
-    vd = parsed["visit_date"]
-    within = (vd.isna() | ~exists | ((vd >= first) & (vd <= last))).to_numpy(dtype=bool)
-    extra = [
-        pd.DataFrame({"pos": np.flatnonzero(~exists), "column": "episode_id",
-                      "rule": "episode_id:episode_exists"}),
-        pd.DataFrame({"pos": np.flatnonzero(~within), "column": "visit_date",
-                      "rule": "visit_date:visit_within_episode"}),
-    ]
-    failures = pd.concat([failures, *extra], ignore_index=True).drop_duplicates()
-    failures["pos"] = failures["pos"].astype("int64")
-    quarantine = _quarantine_lines(raw, failures, key_columns=())
-    bad = np.zeros(n_in, dtype=bool)
-    bad[failures["pos"].to_numpy()] = True
-    valid = parsed.loc[~bad].reset_index(drop=True)
-    return TableValidation(valid, quarantine, n_in, ignored, {})
+
+    def against_episodes(parsed: pd.DataFrame) -> list[pd.DataFrame]:
+        eid = parsed["episode_id"].astype(object)
+        exists = eid.isin(ep.index).to_numpy() & parsed["episode_id"].notna().to_numpy()
+        first = eid.map(ep["first_visit_date"])
+        last = eid.map(ep["last_contact_date"])
+        vd = parsed["visit_date"]
+        within = (vd.isna() | ~exists | ((vd >= first) & (vd <= last))).to_numpy(dtype=bool)
+        return [
+            pd.DataFrame({"pos": np.flatnonzero(~exists), "column": "episode_id",
+                          "rule": "episode_id:episode_exists"}),
+            pd.DataFrame({"pos": np.flatnonzero(~within), "column": "visit_date",
+                          "rule": "visit_date:visit_within_episode"}),
+        ]
+
+    return _validate_table(raw, Visits, "visits", mapping, key_columns=(), extra_rules=against_episodes)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,27 +430,47 @@ class ValidationRun:
     report: dict[str, Any]
 
 
-def _write_atomically(out_dir: Path, files: dict[str, Any]) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".validate-", dir=out_dir))
+MANAGED_OUTPUTS = EPISODE_OUTPUTS + VISIT_OUTPUTS
+
+
+def _file_record(path: Path) -> dict[str, str]:
+    """How an input is recorded: its SHA-256 and its name with anything identifying masked."""
+    return {"file": masked_file_name(path), "sha256": sha256_of(path)}
+
+
+def _load_run_config(path: str | Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    import yaml
+
     try:
-        for name, obj in files.items():
-            target = tmp / name
-            if isinstance(obj, pd.DataFrame) and name.endswith(".parquet"):
-                obj.to_parquet(target, index=False, engine="pyarrow")
-            elif isinstance(obj, pd.DataFrame):
-                obj.to_csv(target, index=False, lineterminator="\n")
-            else:
-                target.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        for name in files:
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--run-config {masked_file_name(path)} cannot be read "
+                          f"({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--run-config {masked_file_name(path)} must hold a mapping of settings")
+    return data
 
 
-def _remove_stale(out_dir: Path) -> None:
-    for name in EPISODE_OUTPUTS + VISIT_OUTPUTS:
-        (out_dir / name).unlink(missing_ok=True)
+def _too_many_quarantined(ep: TableValidation, max_share: float) -> str | None:
+    """The one-line reason to stop the workflow, or None."""
+    if ep.n_in and ep.n_valid and ep.n_quarantined / ep.n_in <= max_share:
+        return None
+    rows = ep.rows_by_rule()
+    top = sorted(rows.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    parts = []
+    for rule, n in top:
+        first = ep.quarantine[ep.quarantine["rule"] == rule].iloc[0]
+        example = f"row {int(first['row'])}"
+        if str(first["value"]):
+            example += f" value '{first['value']}'"
+        parts.append(f"{rule} ({n:,} rows, e.g. {example})")
+    share = ep.n_quarantined / ep.n_in if ep.n_in else 1.0
+    head = ("no episode is valid" if not ep.n_valid else
+            f"{ep.n_quarantined:,} of {ep.n_in:,} episodes ({share:.0%}) quarantined, more than "
+            f"the limit of {max_share:.0%}")
+    return f"{head}; top failing rules: {'; '.join(parts)}"
 
 
 def run_validation(
@@ -381,54 +478,87 @@ def run_validation(
     out_dir: str | Path,
     visits_path: str | Path | None = None,
     sheet: str | int | None = None,
-    recode_path: str | Path | None = None,
+    mapping_path: str | Path | None = None,
     strict: bool = False,
+    max_quarantined_share: float = 1.0,
+    run_config: str | Path | dict[str, Any] | None = None,
+    recode_path: str | Path | None = None,
 ) -> ValidationRun:
     """Validate an export and write ``episodes.valid.parquet``, ``quarantine.csv`` and
     ``validation.json`` (plus ``visits.valid.parquet`` and ``visits_quarantine.csv`` with visits).
 
-    Nothing is written if the file is refused. With ``strict``, outputs are written and then
-    :class:`StrictValidationError` is raised if any row was quarantined.
+    Nothing is written if the file is refused (outputs of an earlier run are removed, never an
+    input). Outputs are written atomically. After writing, :class:`QuarantineLimitError` is
+    raised when no episode is valid or more than ``max_quarantined_share`` were quarantined, and
+    with ``strict`` :class:`StrictValidationError` when any row was.
+    ``recode_path`` is the older name of ``mapping_path``.
     """
     out_dir = Path(out_dir)
     episodes_path = Path(episodes_path)
+    if mapping_path is not None and recode_path is not None:
+        raise ConfigError("give --mapping or its older name --recode, not both")
+    mapping_path = mapping_path if mapping_path is not None else recode_path
+    if not 0 <= max_quarantined_share <= 1:
+        raise ConfigError("--max-quarantined-share must lie between 0 and 1")
+    guard_inputs([episodes_path, visits_path, mapping_path,
+                  run_config if not isinstance(run_config, dict) else None],
+                 out_dir, managed=MANAGED_OUTPUTS)
+    config_record = run_config if isinstance(run_config, dict) else _load_run_config(run_config)
     try:
+        mapping = load_mapping(mapping_path, column_kinds(Episodes) | column_kinds(Visits)) \
+            if mapping_path else None
         t0 = time.perf_counter()
         raw = read_table(episodes_path, sheet=sheet)
-        log.info("read %s: %s rows, %d columns (%.2f s)", episodes_path.name, f"{len(raw):,}",
-                 raw.shape[1], time.perf_counter() - t0)
-        mapping = load_recode(recode_path, column_kinds(Episodes)) if recode_path else None
+        log.info("episodes: read %s: %s rows, %d columns (%.2f s)", masked_file_name(episodes_path),
+                 f"{len(raw):,}", raw.shape[1], time.perf_counter() - t0)
         t0 = time.perf_counter()
         ep = validate_episodes(raw, mapping)
-        log.info("validated episodes: %s valid, %s quarantined (%.2f s)", f"{ep.n_valid:,}",
+        log.info("episodes: %s valid, %s quarantined (%.2f s)", f"{ep.n_valid:,}",
                  f"{ep.n_quarantined:,}", time.perf_counter() - t0)
         vis = None
         if visits_path is not None:
+            t0 = time.perf_counter()
             raw_v = read_table(visits_path)
-            vis = validate_visits(raw_v, ep.valid)
-            log.info("validated visits: %s valid, %s quarantined", f"{vis.n_valid:,}",
-                     f"{vis.n_quarantined:,}")
-    except Exception:
-        _remove_stale(out_dir)
+            log.info("visits: read %s: %s rows (%.2f s)", masked_file_name(visits_path),
+                     f"{len(raw_v):,}", time.perf_counter() - t0)
+            vis = validate_visits(raw_v, ep.valid, mapping)
+            log.info("visits: %s valid, %s quarantined", f"{vis.n_valid:,}", f"{vis.n_quarantined:,}")
+    except InputRefusedError:
+        remove_managed(out_dir, MANAGED_OUTPUTS)
         raise
     report: dict[str, Any] = {
-        "input": {"file": episodes_path.name, "sha256": sha256_of(episodes_path)},
+        "input": _file_record(episodes_path),
         "contract_version": CONTRACT_VERSION,
         "package_version": __version__,
         **ep.summary(),
         "reidentification": smallest_groups(ep.valid),
     }
+    if mapping is not None and mapping_path is not None:
+        report["mapping"] = {**_file_record(Path(mapping_path)), **mapping.describe()}
     files: dict[str, Any] = {"episodes.valid.parquet": ep.valid, "quarantine.csv": ep.quarantine}
     if vis is not None and visits_path is not None:
-        report["visits"] = {"input": {"file": Path(visits_path).name,
-                                      "sha256": sha256_of(visits_path)}, **vis.summary()}
+        report["visits"] = {"input": _file_record(Path(visits_path)), **vis.summary()}
         files["visits.valid.parquet"] = vis.valid
         files["visits_quarantine.csv"] = vis.quarantine
+    if config_record is not None:
+        report["run_config"] = config_record
     files["validation.json"] = report
-    _remove_stale(out_dir)
-    _write_atomically(out_dir, files)
-    if ep.n_quarantined and ep.n_in == ep.n_quarantined:
-        log.warning("every episode was quarantined: see %s", out_dir / "quarantine.csv")
+    t0 = time.perf_counter()
+    with AtomicOutputs(out_dir, managed=MANAGED_OUTPUTS) as tmp:
+        for name, obj in files.items():
+            target = tmp / name
+            if name.endswith(".parquet"):
+                obj.to_parquet(target, index=False, engine="pyarrow")
+            elif name.endswith(".csv"):
+                write_csv(obj, target)
+            else:
+                target.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    log.info("wrote %d files (%.2f s)", len(files), time.perf_counter() - t0)
+    for w in ep.warnings:
+        log.warning("episodes: %s", w)
+    reason = _too_many_quarantined(ep, max_quarantined_share)
+    if reason is not None:
+        raise QuarantineLimitError(f"{reason}; see {out_dir / 'quarantine.csv'}")
     if strict and (ep.n_quarantined or (vis is not None and vis.n_quarantined)):
         n = ep.n_quarantined + (vis.n_quarantined if vis is not None else 0)
         raise StrictValidationError(f"--strict: {n:,} row(s) quarantined, see {out_dir / 'quarantine.csv'}")
