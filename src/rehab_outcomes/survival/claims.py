@@ -80,6 +80,14 @@ def _no_benefit_verdict(lower: float, upper: float, benefit_above: bool, margin:
     return "contradicted" if upper < 1 else "supported" if lower > 1 / margin else "inconclusive"
 
 
+def _finite(*values: object) -> bool:
+    """True if every value is a finite number (empty cells of a table read back are not)."""
+    try:
+        return all(math.isfinite(float(v)) for v in values)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 class _Ctx:
     """Inputs and confidence level shared by the row builders."""
 
@@ -92,8 +100,11 @@ class _Ctx:
         self.default_level = math.isclose(alpha, 0.05)
 
     def hr(self, cox: pd.DataFrame, arm: str) -> tuple[float, float, float] | None:
+        """HR and its interval, or None if the term is missing or has no finite interval (its
+        SE is zero or not finite: the Cox table leaves the interval empty)."""
         rows = cox[cox["term"] == f"arm:{arm}"]
-        if rows.empty or not np.isfinite(rows["hr"].iloc[0]):
+        if rows.empty or not _finite(rows["hr"].iloc[0], rows["hr_lower"].iloc[0],
+                                     rows["hr_upper"].iloc[0]):
             return None
         r = rows.iloc[0]
         if self.default_level:
@@ -101,11 +112,14 @@ class _Ctx:
         se = r.get("robust_se", np.nan)
         se = float(se) if pd.notna(se) else float(r["se"])
         coef = float(r["coef"])
+        if not (math.isfinite(se) and se > 0):
+            return None
         return float(r["hr"]), math.exp(coef - self.z * se), math.exp(coef + self.z * se)
 
     def rmst(self, rmst: pd.DataFrame, outcome: str, arm: str) -> tuple[float, float, float, float] | None:
         rows = rmst[(rmst["outcome"] == outcome) & (rmst["arm"] == arm)]
-        if rows.empty or not np.isfinite(rows["diff_vs_rest"].iloc[0]):
+        if rows.empty or not _finite(rows["diff_vs_rest"].iloc[0], rows["diff_lower"].iloc[0],
+                                     rows["diff_upper"].iloc[0]):
             return None
         r = rows.iloc[0]
         d, lo, hi = float(r["diff_vs_rest"]), float(r["diff_lower"]), float(r["diff_upper"])
@@ -134,8 +148,8 @@ def _hr_quantity(outcome: str, arm: str) -> str:
 def _missing_hr(cid: str, outcome: str, arm: str) -> dict:
     return _not_assessable(
         cid, _hr_quantity(outcome, arm),
-        f"No {_ARM_TEXT.get(arm, arm)} term in the {outcome.replace('_', '-')} Cox model, so the "
-        "data cannot speak to this claim.",
+        f"No {_ARM_TEXT.get(arm, arm)} term with a confidence interval in the "
+        f"{outcome.replace('_', '-')} Cox model, so the data cannot speak to this claim.",
     )
 
 
@@ -213,8 +227,9 @@ def _claim3_rmst(ctx: _Ctx, rmst: pd.DataFrame) -> dict:
     quantity = ("difference in restricted mean weeks not yet running pain-free, strength + graded "
                 "running minus rest only (RMST)")
     if est is None:
-        return _not_assessable("3b", quantity, "No RMST difference for strength + graded running "
-                               "in the pain-free RMST table, so the data cannot speak to this claim.")
+        return _not_assessable("3b", quantity, "No RMST difference with a confidence interval for "
+                               "strength + graded running in the pain-free RMST table, so the data "
+                               "cannot speak to this claim.")
     d, lo, hi, tau = est
     verdict = _ci_verdict(lo, hi, 0.0, benefit_above=False)
     text = (f"Within {tau:g} weeks, runners in strength + graded running spent on average "
@@ -247,6 +262,10 @@ def _claim4(ctx: _Ctx, traj: pd.DataFrame | None) -> dict:
     est, lo, hi = float(r["coef"]), float(r["lower"]), float(r["upper"])
     if not ctx.default_level and "se" in r:
         lo, hi = est - ctx.z * float(r["se"]), est + ctx.z * float(r["se"])
+    if not _finite(est, lo, hi):
+        return _not_assessable("4", quantity, "The trajectory model's strength + graded running "
+                               "slope has no confidence interval, so the data cannot speak to "
+                               "this claim.")
     ci = f"({ctx.ci} {_num(lo)} to {_num(hi)})"
     direction = "faster" if est < 0 else "slower"
     text = (f"The records cannot test the progression rule itself: no arm returns to running "

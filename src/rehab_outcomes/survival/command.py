@@ -37,19 +37,25 @@ def analyse(
     validation: Annotated[
         Path | None, typer.Option(help="validation.json of the input, recorded for provenance.")
     ] = None,
+    run_config: Annotated[
+        Path | None,
+        typer.Option("--run-config",
+                     help="JSON/YAML of the workflow run's merged config, recorded in summary.json."),
+    ] = None,
 ) -> None:
     """Kaplan–Meier, log-rank, Cox (Efron, site-clustered robust SE), PH check, RMST, cumulative
     incidence of re-injury, claims table; IPTW with --adjust iptw; pain trajectories with --visits.
 
-    Writes one CSV per table and OUT/summary.json.
+    Writes one CSV per table and OUT/summary.json, all at once (a failed run changes nothing;
+    tables of an earlier run that this run does not write are removed). A piece that cannot be
+    computed on the data is listed under "problems" in summary.json and its table has a header
+    only. A file that is not a validated episodes Parquet is refused with exit status 2.
     """
-    import json
-
-    import pandas as pd
-
     from rehab_outcomes.contract.io import sha256_of
-    from rehab_outcomes.exceptions import InputRefusedError
-    from rehab_outcomes.survival.pipeline import AnalysisConfig, run_analysis
+    from rehab_outcomes.outputs import guard_inputs
+    from rehab_outcomes.provenance import load_run_config, masked_name
+    from rehab_outcomes.survival.pipeline import MANAGED_OUTPUTS, AnalysisConfig, run_analysis
+    from rehab_outcomes.validated import read_validated, read_validation
 
     cfg = AnalysisConfig.from_file(
         config,
@@ -58,17 +64,25 @@ def analyse(
         tau=tau,
         conf_type=conf_type.value if conf_type else None,
     )
-    if not episodes.is_file():
-        raise InputRefusedError(f"input file not found: {episodes}")
-    ep = pd.read_parquet(episodes)
-    vis = pd.read_parquet(visits) if visits is not None else None
-    provenance = {"episodes_file": episodes.name, "episodes_sha256": sha256_of(episodes)}
+    inputs = [episodes, visits, config, validation, run_config]
+    guard_inputs(inputs, out, MANAGED_OUTPUTS)
+    ep = read_validated(episodes, "episodes")
+    vis = read_validated(visits, "visits") if visits is not None else None
+    run_cfg = load_run_config(run_config)
+    provenance: dict[str, object] = {"episodes_file": masked_name(episodes),
+                                     "episodes_sha256": sha256_of(episodes)}
+    if vis is not None and visits is not None:
+        provenance["visits_file"] = masked_name(visits)
+        provenance["visits_sha256"] = sha256_of(visits)
     if validation is not None:
-        v = json.loads(validation.read_text(encoding="utf-8"))
-        provenance["input"] = v.get("input")
+        v = read_validation(validation)
+        source = v.get("input")
+        if isinstance(source, dict):  # the export validated: its SHA-256 and masked name only
+            source = {**source, "file": masked_name(str(source["file"]))} if source.get("file") else source
+        provenance["input"] = source
         provenance["contract_version"] = v.get("contract_version")
     log.info("analysing %s episodes (%s)", f"{len(ep):,}", "with visits" if vis is not None else "no visits")
-    result = run_analysis(ep, cfg, vis, provenance)
+    result = run_analysis(ep, cfg, vis, provenance, run_config=run_cfg)
     result.write(out)
     n_claims = len(result.summary["claims"])
     typer.echo(f"analysed {len(ep):,} episodes: {len(result.tables)} tables, {n_claims} claims, "

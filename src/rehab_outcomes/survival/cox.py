@@ -333,7 +333,9 @@ class CoxPH:
         beta = self._newton()
         self.params_ = pd.Series(beta, index=self.terms_)
         self.var_ = np.linalg.inv(self._info)
-        self.se_ = pd.Series(np.sqrt(np.diag(self.var_)), index=self.terms_)
+        with np.errstate(invalid="ignore"):  # a negative variance (near-singular fit): NaN SE,
+            # reported by ``summary`` as a term without p-value and interval
+            self.se_ = pd.Series(np.sqrt(np.diag(self.var_)), index=self.terms_)
         self.robust_var_ = None
         self.robust_se_ = pd.Series(np.nan, index=self.terms_)
         if cluster_col is not None:
@@ -343,7 +345,8 @@ class CoxPH:
             uc = np.column_stack([np.bincount(cl, weights=res[:, j] * w, minlength=k)
                                   for j in range(beta.size)])
             self.robust_var_ = self.var_ @ (uc.T @ uc) @ self.var_
-            self.robust_se_ = pd.Series(np.sqrt(np.diag(self.robust_var_)), index=self.terms_)
+            with np.errstate(invalid="ignore"):
+                self.robust_se_ = pd.Series(np.sqrt(np.diag(self.robust_var_)), index=self.terms_)
             self.n_clusters_ = k
         self.ci_se_ = "robust" if cluster_col is not None else "model"
         self._check_divergence(beta)
@@ -436,11 +439,27 @@ class CoxPH:
     @property
     def summary(self) -> pd.DataFrame:
         """``term, coef, se, robust_se, hr, hr_lower, hr_upper, p``; CIs and p use the robust SE
-        when a cluster was given (``ci_se_``), as R's ``summary(coxph(..., cluster = ))``."""
-        se = self.robust_se_ if self.ci_se_ == "robust" else self.se_
+        when a cluster was given (``ci_se_``), as R's ``summary(coxph(..., cluster = ))``.
+
+        A term whose SE (the one used for CIs and p) is zero or not finite gets no interval and
+        no p-value (empty), with a :class:`StatisticalWarning`: a Wald test on a zero SE would
+        report p = 0.
+        """
+        se = (self.robust_se_ if self.ci_se_ == "robust" else self.se_).to_numpy(dtype=float)
         z = stats.norm.ppf(1 - self.alpha / 2)
         coef = self.params_.to_numpy()
-        with np.errstate(over="ignore"):  # a diverging term (already warned about) gives HR inf
+        usable = np.isfinite(se) & (se > 0) & np.isfinite(coef)
+        if not usable.all():
+            names = [n for n, ok in zip(self.terms_, usable, strict=True) if not ok]
+            warnings.warn(
+                f"{getattr(self, 'outcome_', 'cox')}: term(s) {names} have a {self.ci_se_}-based "
+                "standard error that is zero or not finite; their p-values and confidence "
+                "intervals are left empty",
+                StatisticalWarning,
+                stacklevel=2,
+            )
+        safe = np.where(usable, se, np.nan)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging term (warned) gives HR inf
             out = pd.DataFrame(
                 {
                     "term": self.terms_,
@@ -448,9 +467,9 @@ class CoxPH:
                     "se": self.se_.to_numpy(),
                     "robust_se": self.robust_se_.to_numpy(),
                     "hr": np.exp(coef),
-                    "hr_lower": np.exp(coef - z * se.to_numpy()),
-                    "hr_upper": np.exp(coef + z * se.to_numpy()),
-                    "p": 2 * stats.norm.sf(np.abs(coef / se.to_numpy())),
+                    "hr_lower": np.exp(coef - z * safe),
+                    "hr_upper": np.exp(coef + z * safe),
+                    "p": 2 * stats.norm.sf(np.abs(coef / safe)),
                 }
             )
         return out[SUMMARY_COLUMNS]

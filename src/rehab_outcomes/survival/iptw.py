@@ -287,10 +287,20 @@ class PropensityModel:
         params = a @ params_std
         big_a = np.kron(np.eye(j), a)  # statsmodels stacks equations (order="F")
         cov = big_a @ cov_std @ big_a.T
-        se = np.sqrt(np.diag(cov)).reshape((k, j), order="F")
+        with np.errstate(invalid="ignore"):
+            se = np.sqrt(np.diag(cov)).reshape((k, j), order="F")
         others = self.arms_[1:]
         self.params_ = pd.DataFrame(params, index=names, columns=others)
-        z = params / se
+        usable = np.isfinite(se) & (se > 0)
+        if not usable.all():
+            warnings.warn(
+                "Propensity model: some coefficients have a standard error of zero or not "
+                "finite; their z and p-values are left empty.",
+                StatisticalWarning,
+                stacklevel=3,
+            )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(usable, params / np.where(usable, se, 1.0), np.nan)
         p = 2 * stats.norm.sf(np.abs(z))
         self.summary = pd.DataFrame(
             {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rehab_outcomes.exceptions import AnalysisError
+from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
 from rehab_outcomes.survival._util import group_codes, outcome_name, survival_arrays
 
 COLUMNS = ["outcome", "test", "group_a", "group_b", "chisq", "df", "p", "p_holm"]
@@ -46,6 +47,9 @@ def survdiff(
 
     With ``strata``, observed minus expected and the variance are summed over strata, as
     ``survdiff(Surv(t, e) ~ group + strata(s))``. Groups with no expected events do not count.
+    When the variance matrix is singular (for instance every event at one time, with every
+    runner at risk then having it: the variance is zero) the chi-square is ``NaN``: no test can
+    be made, where R's ``survdiff`` stops with an error.
     """
     k = int(group.max()) + 1
     strata = np.zeros(time.size, dtype=np.intp) if strata is None else strata
@@ -62,17 +66,23 @@ def survdiff(
         return 0.0, 0
     diff = (obs - exp)[use][1:]
     vv = var[np.ix_(use, use)][1:, 1:]
-    return float(diff @ np.linalg.solve(vv, diff)), df
+    if not np.all(np.isfinite(vv)) or np.linalg.matrix_rank(vv) < vv.shape[0]:
+        return float("nan"), df
+    chisq = float(diff @ np.linalg.solve(vv, diff))
+    return (chisq if np.isfinite(chisq) else float("nan")), df
 
 
 def holm(p: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (as R's ``p.adjust(p, "holm")``)."""
+    """Holm step-down adjusted p-values (as R's ``p.adjust(p, "holm")``: missing p-values stay
+    missing and do not count among the tests)."""
     p = np.asarray(p, dtype=float)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adj = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
-    out = np.empty(m)
-    out[order] = adj
+    out = np.full(p.size, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    out[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
     return out
 
 
@@ -129,7 +139,25 @@ def logrank_table(
         rows.append((f"stratified_{strata_col}", "", "", chisq, dof))
     out = pd.DataFrame(rows, columns=["test", "group_a", "group_b", "chisq", "df"])
     out.insert(0, "outcome", name)
-    out["p"] = np.where(out["df"] > 0, stats.chi2.sf(out["chisq"], out["df"].clip(lower=1)), np.nan)
+    undefined = out["chisq"].isna().to_numpy()
+    if undefined.all():
+        raise AnalysisError(
+            f"no log-rank test of {name} can be made: the variance of observed minus expected "
+            "events is zero or singular (e.g. every event at one time, with everyone at risk "
+            "then having it)"
+        )
+    if undefined.any():
+        which = [f"{r.test}" + (f" {r.group_a} vs {r.group_b}" if r.group_a else "")
+                 for r in out[undefined].itertuples()]
+        warnings.warn(
+            f"{name}: log-rank test(s) {which} not computed: the variance of observed minus "
+            "expected events is zero or singular (e.g. every event at one time); chi-square "
+            "and p-value left empty",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    out["p"] = np.where((out["df"] > 0) & ~undefined,
+                        stats.chi2.sf(out["chisq"], out["df"].clip(lower=1)), np.nan)
     out["p_holm"] = np.nan
     pair = (out["test"] == "pairwise").to_numpy()
     out.loc[pair, "p_holm"] = holm(out.loc[pair, "p"].to_numpy())

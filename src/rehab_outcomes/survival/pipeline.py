@@ -8,7 +8,6 @@ and its table is written with its header only: nothing fails silently, nothing s
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -25,6 +24,7 @@ from rehab_outcomes import __version__
 from rehab_outcomes.contract.outcomes import derive_outcomes
 from rehab_outcomes.contract.schema import ARMS, REFERENCE_ARM
 from rehab_outcomes.exceptions import AnalysisError, ConfigError
+from rehab_outcomes.outputs import AtomicOutputs, write_csv, write_json
 from rehab_outcomes.survival import claims, cox, cuminc, km, logrank, rmst, zph
 from rehab_outcomes.survival.claims import claims_to_json, evaluate_claims
 from rehab_outcomes.survival.cox import CoxPH
@@ -83,6 +83,15 @@ VISIT_TABLES: dict[str, list[str]] = {
     "trajectories_predicted": ["arm", "week", "pain_nrs", "lower", "upper"],
     "trajectories_observed": ["arm", "week", "pain_nrs", "n"],
 }
+#: Every file ``analyse`` may write: a run removes those of an earlier run it did not write.
+MANAGED_OUTPUTS: tuple[str, ...] = (
+    *(f"{name}.csv" for name in (*TABLES, *IPTW_TABLES, *VISIT_TABLES)),
+    "summary.json",
+)
+#: Numerical failures of a fitter on degenerate data: recorded as problems of that piece.
+NUMERICAL_ERRORS: tuple[type[BaseException], ...] = (
+    np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError, OverflowError, ValueError,
+)
 
 
 @dataclass(frozen=True)
@@ -146,37 +155,25 @@ class AnalysisResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write ``<table>.csv`` for every table and ``summary.json``; returns the paths."""
+        """Write ``<table>.csv`` for every table and ``summary.json`` atomically; returns the paths.
+
+        Files go to a temporary folder beside ``out_dir`` and are moved into place together
+        (:class:`~rehab_outcomes.outputs.AtomicOutputs`); a table an earlier run wrote but this
+        run did not (e.g. ``trajectories.csv`` of a run with visits) is removed. Text cells are
+        made formula-safe; numbers are written as before (``%.10g``).
+        """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, df in self.tables.items():
-            path = out / f"{name}.csv"
-            df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
-            paths.append(path)
-        path = out / "summary.json"
-        path.write_text(json.dumps(_jsonable(self.summary), indent=2, allow_nan=False) + "\n",
-                        encoding="utf-8")
-        paths.append(path)
-        return paths
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return None if not np.isfinite(obj) else round(float(obj), 10)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+        names = [f"{name}.csv" for name in self.tables] + ["summary.json"]
+        with AtomicOutputs(out, managed=MANAGED_OUTPUTS) as tmp:
+            for name, df in self.tables.items():
+                write_csv(df, tmp / f"{name}.csv", float_format="%.10g")
+            write_json(self.summary, tmp / "summary.json", digits=10)
+        return [out / name for name in names]
 
 
 class _Runner:
-    """Runs one piece at a time, recording warnings and turning AnalysisErrors into problems."""
+    """Runs one piece at a time, recording warnings and turning AnalysisErrors (and numerical
+    failures on degenerate data) into problems of that piece."""
 
     def __init__(self, result: AnalysisResult) -> None:
         self.result = result
@@ -190,6 +187,12 @@ class _Runner:
             except AnalysisError as exc:
                 log.warning("%s: not computed: %s", piece, exc)
                 self.result.problems.append({"piece": piece, "reason": str(exc)})
+                value = None
+            except NUMERICAL_ERRORS as exc:  # degenerate data the fitter did not foresee
+                reason = f"numerical failure on these data ({type(exc).__name__}: {exc})"
+                log.warning("%s: not computed: %s", piece, reason)
+                log.debug("%s failed", piece, exc_info=True)
+                self.result.problems.append({"piece": piece, "reason": reason})
                 value = None
         seen = set()
         for w in caught:
@@ -211,13 +214,28 @@ def _cox_table(fit: Any) -> pd.DataFrame:
     return fit.summary[COX_COLUMNS].reset_index(drop=True)
 
 
+def _fit_cox(ci_se: str | None = None, **fit_args: Any) -> tuple[CoxPH, pd.DataFrame]:
+    """Fit a Cox model and tabulate it in one piece (the summary's warnings count for it too)."""
+    alpha = fit_args.pop("alpha")
+    fit = CoxPH(alpha=alpha).fit(**fit_args)
+    if ci_se is not None:
+        fit.ci_se_ = ci_se
+    return fit, _cox_table(fit)
+
+
 def run_analysis(
     episodes: pd.DataFrame,
     config: AnalysisConfig | None = None,
     visits: pd.DataFrame | None = None,
     provenance: dict[str, Any] | None = None,
+    *,
+    run_config: dict[str, Any] | None = None,
 ) -> AnalysisResult:
-    """Analyse validated episodes (and optional visits) with the settings of ``config``."""
+    """Analyse validated episodes (and optional visits) with the settings of ``config``.
+
+    ``provenance`` (input hashes and masked names) and ``run_config`` (the merged config of the
+    workflow run) are recorded in the summary as given.
+    """
 
     cfg = config or AnalysisConfig()
     df = derive_outcomes(episodes)
@@ -254,15 +272,17 @@ def run_analysis(
         log.warning("cox: %s", msg)
         res.warnings.append({"piece": "cox", "warning": msg})
     for outcome, (dur, ev, _label) in OUTCOMES.items():
-        fit = run(f"cox:{outcome}", lambda d=dur, e=ev, o=outcome: CoxPH(alpha=cfg.alpha).fit(
-            df, d, e, covariates=cfg.covariates, strata_col=cfg.strata, cluster_col=cfg.cluster,
-            outcome=o))
-        if fit is not None:
-            fit.ci_se_ = ci_se
+        fitted = run(f"cox:{outcome}", lambda d=dur, e=ev, o=outcome: _fit_cox(
+            ci_se, alpha=cfg.alpha, df=df, duration_col=d, event_col=e, covariates=cfg.covariates,
+            strata_col=cfg.strata, cluster_col=cfg.cluster, outcome=o))
+        fit = fitted[0] if fitted is not None else None
         coxes[outcome] = fit
-        t[f"cox_{outcome}"] = _cox_table(fit) if fit is not None else _empty(COX_COLUMNS)
+        t[f"cox_{outcome}"] = fitted[1] if fitted is not None else _empty(COX_COLUMNS)
         if fit is not None:
             zph.append(run(f"ph_check:{outcome}", lambda f=fit: cox_zph(f)))
+        else:
+            res.problems.append({"piece": f"ph_check:{outcome}",
+                                 "reason": f"no Cox model of {outcome} to check (see cox:{outcome})"})
     t["ph_check"] = pd.concat([z for z in zph if z is not None] or [_empty(ZPH_COLUMNS)],
                               ignore_index=True)
 
@@ -298,6 +318,7 @@ def run_analysis(
     res.summary = {
         "package_version": __version__,
         "provenance": provenance or {},
+        "run_config": run_config,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
         "n_episodes": int(len(df)),
         "n_by_arm": {str(a): int(n) for a, n in df["arm"].value_counts().reindex(ARMS).fillna(0).items()},
@@ -338,6 +359,7 @@ def _iptw(df: pd.DataFrame, cfg: AnalysisConfig, run: _Runner, t: dict[str, pd.D
         km = run(f"iptw_kaplan_meier:{outcome}", lambda d=dur, e=ev, o=outcome: KaplanMeier(
             cfg.conf_type, cfg.alpha).fit(w, d, e, "arm", weights_col="iptw", outcome=o))
         t[f"iptw_km_{outcome}"] = km.table_ if km is not None else _empty(KM_COLUMNS)
-        fit = run(f"iptw_cox:{outcome}", lambda d=dur, e=ev, o=outcome: CoxPH(alpha=cfg.alpha).fit(
-            w, d, e, covariates=("arm",), weights_col="iptw", cluster_col="episode_id", outcome=o))
-        t[f"iptw_cox_{outcome}"] = _cox_table(fit) if fit is not None else _empty(COX_COLUMNS)
+        fitted = run(f"iptw_cox:{outcome}", lambda d=dur, e=ev, o=outcome: _fit_cox(
+            alpha=cfg.alpha, df=w, duration_col=d, event_col=e, covariates=("arm",),
+            weights_col="iptw", cluster_col="episode_id", outcome=o))
+        t[f"iptw_cox_{outcome}"] = fitted[1] if fitted is not None else _empty(COX_COLUMNS)

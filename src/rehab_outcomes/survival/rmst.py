@@ -6,7 +6,8 @@ the Greenwood-type sum ``Σ_{t_j ≤ tau} A_j² d_j / (n_j (n_j - d_j))``, ``A_j
 rmean = tau)``, column ``se(rmean)``) compute it. Some software scales that variance by ``m / (m - 1)``, ``m`` the number of events;
 R survival 3.5.3 (checked in ``tests/test_survival_r.py``) and survRM2 do not, nor does this
 module. The difference versus the reference arm has
-``SE = sqrt(var_a + var_ref)`` and a normal-theory CI and p-value, as survRM2.
+``SE = sqrt(var_a + var_ref)`` and a normal-theory CI and p-value, as survRM2; when that SE is
+zero (no events before ``tau`` in either arm) the CI and p-value are left empty, with a warning.
 """
 
 from __future__ import annotations
@@ -80,15 +81,28 @@ def rmst_table(
     z = stats.norm.ppf(1 - alpha / 2)
     ref_mean, ref_se = res[reference]
     rows = []
+    no_se = []
     for lab, (mean, se) in res.items():
         if lab == reference:
             diff = lo = hi = p = np.nan
         else:
             diff = mean - ref_mean
-            sd = np.hypot(se, ref_se)
-            lo, hi = diff - z * sd, diff + z * sd
-            p = 2 * stats.norm.sf(abs(diff) / sd)
+            sd = float(np.hypot(se, ref_se))
+            if np.isfinite(sd) and sd > 0:
+                lo, hi = diff - z * sd, diff + z * sd
+                p = 2 * stats.norm.sf(abs(diff) / sd)
+            else:  # no events before tau in either arm: no test, never p = 0
+                lo = hi = p = np.nan
+                no_se.append(lab)
         rows.append((lab, float(tau), mean, se, diff, lo, hi, p))
+    if no_se:
+        warnings.warn(
+            f"{outcome_name(duration_col, outcome)}: RMST difference(s) of {no_se} vs "
+            f"{reference!r} have a standard error of zero or not finite (no events before tau "
+            f"= {tau:g} in either arm); p-value and confidence interval left empty",
+            StatisticalWarning,
+            stacklevel=2,
+        )
     out = pd.DataFrame(rows, columns=COLUMNS[1:])
     out.insert(0, "outcome", outcome_name(duration_col, outcome))
     return out

@@ -9,11 +9,13 @@ the events: exactly R's ``transform = "km"``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from rehab_outcomes.exceptions import AnalysisError
+from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
 from rehab_outcomes.survival.cox import CoxPH
 from rehab_outcomes.survival.km import km_arrays
 
@@ -25,6 +27,14 @@ def km_transform(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     cur = km_arrays(time, event, np.ones_like(time))
     idx = np.searchsorted(cur["time"], time, side="left")  # times strictly below t
     return 1.0 - np.r_[1.0, cur["surv"]][idx]
+
+
+def _quadratic_form(imat: np.ndarray, u: np.ndarray) -> float:
+    """``uᵀ I⁻¹ u``, or ``NaN`` when ``I`` is singular (no test can be made)."""
+    if not np.all(np.isfinite(imat)) or np.linalg.matrix_rank(imat) < imat.shape[0]:
+        return float("nan")
+    value = float(u @ np.linalg.solve(imat, u))
+    return value if np.isfinite(value) else float("nan")
 
 
 def cox_zph(fit: CoxPH) -> pd.DataFrame:
@@ -45,6 +55,11 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     X, t, e = fit._X, fit._t, fit._e
     g = km_transform(t, e)
     g = g - g[e == 1].mean()
+    if not np.any(np.abs(g[e == 1]) > 1e-12):
+        raise AnalysisError(
+            "the proportional-hazards test needs events at two or more distinct times: every "
+            "event happened at the same time"
+        )
     nv = X.shape[1]
     u = np.zeros(nv)
     i1 = np.zeros((nv, nv))
@@ -65,11 +80,20 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     for term, cols in fit.assign_.items():
         kk = list(range(nv)) + [nv + j for j in cols]
         uu = np.r_[np.zeros(nv), u[cols]]
-        chisq = float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu))
-        rows.append((term, chisq, len(cols)))
+        rows.append((term, _quadratic_form(imat[np.ix_(kk, kk)], uu), len(cols)))
     uu = np.r_[np.zeros(nv), u]
-    rows.append(("GLOBAL", float(uu @ np.linalg.solve(imat, uu)), nv))
+    rows.append(("GLOBAL", _quadratic_form(imat, uu), nv))
     out = pd.DataFrame(rows, columns=["term", "chisq", "df"])
+    if out["chisq"].isna().all():
+        raise AnalysisError("the proportional-hazards test is undefined on these data: the "
+                            "information matrix of the test is singular")
+    if out["chisq"].isna().any():
+        warnings.warn(
+            f"{fit.outcome_}: proportional-hazards test of {out.loc[out['chisq'].isna(), 'term'].tolist()} "
+            "not computed (singular information matrix); chi-square and p-value left empty",
+            StatisticalWarning,
+            stacklevel=2,
+        )
     out.insert(0, "outcome", fit.outcome_)
     out["p"] = stats.chi2.sf(out["chisq"], out["df"])
     return out[COLUMNS]
