@@ -1,148 +1,491 @@
-"""Detection and masking of identifying values (e-mail, phone, NHS number, US SSN).
+"""Detection and masking of identifying values (e-mail, phone, NHS number, US SSN) and names.
 
-All detectors are vectorised over a pandas Series of strings and return a boolean Series.
-Nothing in this module ever returns or logs an identifying value in clear: use :func:`mask`.
+Nothing in this module ever returns or logs an identifying value in clear: use :func:`mask`,
+:func:`mask_series`, :func:`scrub_text` or :func:`masked_file_name` before printing anything.
+The rules below are also described for users in ``docs/privacy.md``.
 
-Rules (documented in ``docs/data-contract.md``):
+What counts as an identifying value
+-----------------------------------
 
-- **e-mail**: ``local@domain.tld``.
-- **NHS number**: 10 digits (optionally grouped 3-3-4 by spaces or hyphens) whose modulus-11 check
-  digit is valid.
-- **US SSN**: ``NNN-NN-NNNN``, or 9 digits, with area not 000/666/9xx.
-- **phone number**: 10 to 13 digits once spaces, hyphens, dots and parentheses are removed, written
-  in international form (leading ``+`` or ``00``), UK trunk form (leading ``0``), or as a North
-  American number (area and exchange codes starting with 2–9, optional leading ``1``).
+Every cell is searched *anywhere* in its text (``"Leeds zoe.x@example.org"`` is caught), for:
+
+- **e-mail**: ``local@domain.tld`` (a top-level domain of at least two letters).
+- **NHS number**: 10 digits, bare (``4010232137``) or grouped 3-3-4 by spaces or hyphens
+  (``401 023 2137``), whose modulus-11 check digit is valid.
+- **US SSN**: ``NNN-NN-NNNN`` or ``NNN NN NNNN``, or 9 bare digits; area not 000, 666 or 9xx,
+  group not 00, serial not 0000.
+- **phone number**, one of:
+
+  * international: a leading ``+`` then 10–15 digits (first digit not 0), separators allowed;
+  * international with ``00``: ``00`` then a non-zero digit, 11–17 digits in all;
+  * trunk form (UK and most of Europe): ``0`` then a non-zero digit, 10 or 11 digits in all;
+    when written with separators the first group has 2–6 digits and no group has only one
+    (``07700 900123``, ``020 7946 0958``, ``01 23 45 67 89``);
+  * North American, *formatted only*: ``(212) 555-0199``, ``212-555-0199``,
+    ``212.555.0199``, ``1-212-555-0199`` (area and exchange codes starting with 2–9).
+
+  Separators are spaces, hyphens, dots and parentheses. A bare 10-digit number is never taken
+  for a North American phone number (too many harmless codes look like one).
+
+A number only counts when it stands on its own: it must not be glued to letters or other
+digits (``K07700900123`` and ``EP4010232137`` are codes, ``EP_4010232137`` and
+``Leeds 07700 900123`` are not) and must not be part of a decimal number (``4010232137.5``).
+Only ASCII digits are recognised.
+
+*Bare* numbers (digits only, no ``+``, no separators) are ambiguous, so they are judged per
+column:
+
+- bare NHS numbers: a column holding at least :data:`CODE_COLUMN_MIN` bare 10-digit numbers
+  of which no more pass the check digit than chance explains (1 in 11, plus four standard
+  deviations) is a column of codes: its check-digit hits are not counted. A column of NHS
+  numbers (all pass) is still caught; a single NHS number among other values is caught.
+- bare SSNs (9 digits) and bare phone numbers (``07700900123``, ``00447700900123``):
+  in the contract's text columns (:func:`identifying_kind`) every one is counted; in an extra
+  column (:func:`identifying_column_kind`) they count only if they make up at least
+  ``bare_share`` of the column's non-empty cells, so a column of harmless numbers (10-digit
+  lab codes, Unix timestamps, large integer IDs, floats such as ``1234567890.5``) cannot trip
+  the phone rule, while a column of bare phone numbers or SSNs is caught.
+
+Everything else (e-mails, grouped NHS numbers and SSNs, formatted phone numbers) counts in
+every cell, with no share threshold.
+
+Speed: a vectorised pass over the Arrow strings picks the few candidate cells (an ``@``, or
+nine or more digits standing on their own); cells that are digits only are judged vectorised;
+only the remaining candidates are examined one by one in Python.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-EMAIL_RE = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-_SEPARATORS = r"[\s\-\.\(\)]"
-SSN_SHAPE_RE = r"\d{3}-?\d{2}-?\d{4}"
-NHS_SHAPE_RE = r"\d{3}[ -]?\d{3}[ -]?\d{4}"
-PHONE_DIGITS_RE = r"(?:\+|00)\d{9,13}|0\d{9,10}|1?[2-9]\d{2}[2-9]\d{6}"
+# ----------------------------------------------------------------------------------------------
+# identifying values
 
-#: Column names that hold identifying data (matched on lower-cased name tokens).
-IDENTIFYING_NAME_TOKENS = frozenset(
-    {
-        "name", "names", "firstname", "forename", "surname", "lastname", "fullname",
-        "email", "mail", "phone", "telephone", "tel", "mobile", "cell",
-        "address", "street", "postcode", "zipcode", "zip", "dob", "birthdate",
-        "nhs", "nhsnumber", "ssn", "mrn", "chi",
-    }
+#: An e-mail address anywhere in a text (valid for Python ``re`` and for RE2/Arrow).
+EMAIL_RE = r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\W\d_]{2,}")
+
+#: Kinds of identifying value, in the order they are reported when a cell holds several.
+KINDS = ("e-mail", "NHS number", "SSN", "phone number")
+_EMAIL_K, _NHS_K, _SSN_K, _PHONE_K = 1, 2, 3, 4
+_KIND_NAMES = np.array([None, *KINDS], dtype=object)
+
+#: A bare-number column needs at least this many bare 10-digit values to count as codes.
+CODE_COLUMN_MIN = 10
+#: Default share of non-empty cells of an extra column that bare SSN/phone numbers must reach.
+BARE_SHARE = 0.5
+
+# Arrow (RE2) prefilter: nine digits or more (separators allowed) not glued to a letter/digit.
+_PREFILTER_NUM = r"(?:^|[^\pL\pN])[+(]?[0-9](?:[\s\-.()]*[0-9]){8}"
+_BOUNDARY_L = r"(?<![^\W_])(?<![0-9][.,])"
+_BOUNDARY_R = r"(?![^\W_])(?![.,][0-9])"
+_NHS = re.compile(_BOUNDARY_L + r"([0-9]{3})([ -]?)([0-9]{3})([ -]?)([0-9]{4})" + _BOUNDARY_R)
+_SSN = re.compile(_BOUNDARY_L + r"([0-9]{3})([ -]?)([0-9]{2})\2([0-9]{4})" + _BOUNDARY_R)
+_NUM_TOKEN = re.compile(r"\+?\(?[0-9][0-9\s\-.()]*[0-9]")
+_NANP = re.compile(
+    r"(?:\+?1[ .\-]?)?(?:\([2-9][0-9]{2}\)\s?|[2-9][0-9]{2}[ .\-])[2-9][0-9]{2}[ .\-][0-9]{4}"
 )
-_IDENTIFYING_NAME_PHRASES = ("date_of_birth", "birth_date", "e_mail", "first_name", "last_name",
-                             "full_name", "post_code", "zip_code", "social_security",
-                             "nhs_number", "hospital_number", "medical_record")
-
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+_NON_SPACE = re.compile(r"\S+")
 _NHS_WEIGHTS = np.arange(10, 1, -1)
 
 
-def _as_str(values: pd.Series) -> pd.Series:
-    s = values.astype("string[pyarrow]") if values.dtype != "string[pyarrow]" else values
-    return s
-
-
-def looks_like_email(values: pd.Series) -> pd.Series:
-    """True where a value looks like an e-mail address."""
-    s = _as_str(values)
-    return s.str.fullmatch(EMAIL_RE).fillna(False).astype(bool)
-
-
-def looks_like_ssn(values: pd.Series) -> pd.Series:
-    """True where a value looks like a US social security number."""
-    s = _as_str(values).str.strip()
-    shaped = s.str.fullmatch(SSN_SHAPE_RE).fillna(False).astype(bool)
-    digits = s.where(shaped, "").str.replace("-", "", regex=False)
-    area, group, serial = digits.str.slice(0, 3), digits.str.slice(3, 5), digits.str.slice(5, 9)
-    ok = (area != "000") & (area != "666") & ~area.str.startswith("9") & (group != "00") & (serial != "0000")
-    return (shaped & ok.fillna(False)).astype(bool)
-
-
-def _nhs_check_digit_valid(digits: pd.Series) -> np.ndarray:
-    """Modulus-11 check of 10-digit strings (all other entries give False)."""
-    ok = np.zeros(len(digits), dtype=bool)
-    mask = digits.str.len().fillna(0).to_numpy() == 10
-    if not mask.any():
-        return ok
-    sub = digits[mask].to_numpy(dtype=object)
-    arr = np.frombuffer("".join(sub).encode("ascii"), dtype=np.uint8).reshape(-1, 10) - 48
-    total = (arr[:, :9] * _NHS_WEIGHTS).sum(axis=1)
+def _nhs_valid(digits: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
-    check = np.where(check == 11, 0, check)
-    ok[np.flatnonzero(mask)] = (check != 10) & (check == arr[:, 9])
-    return ok
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
 
 
-def looks_like_nhs_number(values: pd.Series) -> pd.Series:
-    """True where a value is a 10-digit NHS number with a valid check digit."""
-    s = _as_str(values).str.strip()
-    shaped = s.str.fullmatch(NHS_SHAPE_RE).fillna(False).astype(bool)
-    out = np.zeros(len(s), dtype=bool)
-    if shaped.any():
-        digits = s[shaped].str.replace(r"[ -]", "", regex=True)
-        out[np.flatnonzero(shaped.to_numpy())] = _nhs_check_digit_valid(digits)
-    return pd.Series(out, index=values.index)
+def _ssn_valid(area: str, group: str, serial: str) -> bool:
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def looks_like_phone(values: pd.Series) -> pd.Series:
-    """True where a value looks like a telephone number."""
-    s = _as_str(values).str.strip()
-    candidate = s.str.fullmatch(r"\+?[\d\s\-\.\(\)]{10,20}").fillna(False).astype(bool)
-    out = np.zeros(len(s), dtype=bool)
-    if candidate.any():
-        compact = s[candidate].str.replace(_SEPARATORS, "", regex=True)
-        out[np.flatnonzero(candidate.to_numpy())] = (
-            compact.str.fullmatch(PHONE_DIGITS_RE).fillna(False).astype(bool).to_numpy()
+def _phone_form(span: str) -> tuple[bool, bool]:
+    """``(is a phone number, is bare)`` for a digit span (optional ``+``/``(``, separators)."""
+    digits = _NOT_DIGIT.sub("", span)
+    nd = len(digits)
+    if nd < 10 or nd > 17:
+        return False, False
+    plus = span.startswith("+")
+    body = span[1:] if plus else span
+    groups = [g for g in _NOT_DIGIT.split(body) if g]
+    bare = not plus and len(groups) == 1 and body.isdigit()
+    if plus:
+        return digits[0] != "0" and nd <= 15 and len(groups[-1]) >= 2, False
+    if digits.startswith("00"):
+        return digits[2] != "0" and 11 <= nd <= 17, bare
+    if digits[0] == "0":
+        if digits[1] == "0" or nd > 11:
+            return False, False
+        if bare:
+            return True, True
+        return 2 <= len(groups[0]) <= 6 and all(len(g) >= 2 for g in groups), False
+    return _NANP.fullmatch(span.strip()) is not None, False
+
+
+@dataclass
+class _Scan:
+    """Per-cell findings of one column (numpy arrays, one entry per cell)."""
+
+    strong: np.ndarray  # int8 kind code of an e-mail/grouped/formatted hit, 0 if none
+    bare10: np.ndarray  # bool: holds a bare 10-digit number
+    bare_nhs: np.ndarray  # bool: ... that passes the NHS check digit
+    bare_other: np.ndarray  # int8 kind code of a bare SSN or bare phone number, 0 if none
+    present: np.ndarray  # bool: non-empty cell
+
+    def nhs_is_code_column(self) -> bool:
+        """True if the bare 10-digit numbers pass the NHS check no more often than chance."""
+        n = int(self.bare10.sum())
+        if n < CODE_COLUMN_MIN:
+            return False
+        hits = int(self.bare_nhs.sum())
+        return hits <= n / 11 + 4 * math.sqrt(n * 10 / 121)
+
+
+def _scan_cell(text: str) -> tuple[int, bool, bool, int]:
+    """Findings of one candidate cell: ``(strong, bare10, bare_nhs, bare_other)``."""
+    strong = bare_other = 0
+    bare10 = bare_nhs = False
+    if "@" in text and _EMAIL.search(text):
+        strong = _EMAIL_K
+    for m in _NHS.finditer(text):
+        grouped = bool(m.group(2) or m.group(4))
+        valid = _nhs_valid(m.group(1) + m.group(3) + m.group(5))
+        if grouped:
+            if valid and not strong:
+                strong = _NHS_K
+        else:
+            bare10 = True
+            bare_nhs = bare_nhs or valid
+    for m in _SSN.finditer(text):
+        if _ssn_valid(m.group(1), m.group(3), m.group(4)):
+            if m.group(2):
+                strong = strong or _SSN_K
+            else:
+                bare_other = bare_other or _SSN_K
+    if strong:
+        return strong, bare10, bare_nhs, bare_other
+    for m in _NUM_TOKEN.finditer(text):
+        start, end, token = m.start(), m.end(), m.group(0)
+        # a number glued to a letter or digit, or part of a decimal number, is not one
+        glued = token[0].isdigit() and start > 0 and (
+            text[start - 1].isalnum()
+            or (text[start - 1] in ".," and start > 1 and text[start - 2].isdigit())
         )
-    return pd.Series(out, index=values.index)
+        glued_right = end < len(text) and (
+            text[end].isalnum()
+            or (text[end] in ".," and end + 1 < len(text) and text[end + 1].isdigit())
+        )
+        # the whole token, and every run of its whitespace-separated groups
+        parts = [(p.start(), p.end()) for p in _NON_SPACE.finditer(token)]
+        for i in range(len(parts)):
+            if i == 0 and glued:
+                continue
+            for j in range(i, len(parts)):
+                if j == len(parts) - 1 and glued_right:
+                    break
+                span = token[parts[i][0]:parts[j][1]]
+                if len(span) > 40:
+                    break
+                ok, bare = _phone_form(span)
+                if ok and not bare:
+                    return _PHONE_K, bare10, bare_nhs, bare_other
+                if ok and bare:
+                    bare_other = bare_other or _PHONE_K
+    return strong, bare10, bare_nhs, bare_other
 
 
-#: Shape every identifying value has: an e-mail, or only digits and separators (9 to 24 chars).
-_CANDIDATE_RE = r"[^@\s]+@[^@\s]+\.[^@\s]+|\+?[\d\s\-\.\(\)]{9,24}"
+def as_arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The column as Arrow strings (integral floats written as integers, like a CSV would)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and getattr(values.array, "_pa_array", None) is not None:
+        return values.array._pa_array
+    if pd.api.types.is_float_dtype(dtype):
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        integral = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**63)
+        text = values.astype(object).where(~integral, None)
+        as_int = pd.Series(np.where(integral, arr, 0).astype("int64"), index=values.index)
+        text = text.where(~integral, as_int.astype(str))
+        values = text.astype(object).where(pd.notna(text), None)
+    elif pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        return pa.chunked_array([pa.nulls(len(values), pa.string())])
+    s = values.astype("string[pyarrow]")
+    return s.array._pa_array
+
+
+def _scan(values: pd.Series) -> _Scan:
+    n = len(values)
+    strong = np.zeros(n, dtype=np.int8)
+    bare_other = np.zeros(n, dtype=np.int8)
+    bare10 = np.zeros(n, dtype=bool)
+    bare_nhs = np.zeros(n, dtype=bool)
+    if n == 0:
+        return _Scan(strong, bare10, bare_nhs, bare_other, np.zeros(0, dtype=bool))
+    arr = as_arrow_text(values)
+    present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    cand = pc.or_kleene(pc.match_substring(arr, "@"), pc.match_substring_regex(arr, _PREFILTER_NUM))
+    cand = pc.fill_null(cand, False).to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(cand)
+    if not len(idx):
+        return _Scan(strong, bare10, bare_nhs, bare_other, present)
+    sub = pc.take(arr, pa.array(idx))
+    trimmed = pc.utf8_trim_whitespace(sub)
+    digits_only = pc.fill_null(pc.match_substring_regex(trimmed, r"^[0-9]+$"), False)
+    digits_only = digits_only.to_numpy(zero_copy_only=False)
+    if digits_only.any():
+        _scan_bare_digits(pc.filter(trimmed, pa.array(digits_only)), idx[digits_only],
+                          bare10, bare_nhs, bare_other)
+    rest = idx[~digits_only]
+    for i, text in zip(rest, pc.take(arr, pa.array(rest)).to_pylist(), strict=True):
+        strong[i], bare10[i], bare_nhs[i], bare_other[i] = _scan_cell(text)
+    return _Scan(strong, bare10, bare_nhs, bare_other, present)
+
+
+def _scan_bare_digits(digits: pa.ChunkedArray, rows: np.ndarray, bare10: np.ndarray,
+                      bare_nhs: np.ndarray, bare_other: np.ndarray) -> None:
+    """Vectorised findings for cells that are digits only (same rules as :func:`_scan_cell`)."""
+    s = pd.Series(digits.to_numpy(zero_copy_only=False), dtype=object)
+    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
+    first2 = s.str.slice(0, 2)
+    third = s.str.slice(2, 3)
+    # NHS: exactly 10 digits
+    ten = length == 10
+    if ten.any():
+        bare10[rows[ten]] = True
+        arr = np.frombuffer("".join(s[ten]).encode("ascii"), dtype=np.uint8).reshape(-1, 10) - 48
+        total = (arr[:, :9].astype(np.int64) * _NHS_WEIGHTS).sum(axis=1)
+        check = 11 - total % 11
+        check = np.where(check == 11, 0, check)
+        bare_nhs[rows[ten]] = (check != 10) & (check == arr[:, 9])
+    # phone: trunk 0[1-9] with 10-11 digits; 00[1-9] with 11-17 digits
+    trunk = (s.str.slice(0, 1) == "0").to_numpy() & (first2 != "00").to_numpy() & (length >= 10) & (length <= 11)
+    intl = (first2 == "00").to_numpy() & (third != "0").to_numpy() & (length >= 11) & (length <= 17)
+    bare_other[rows[trunk | intl]] = _PHONE_K
+    # SSN: exactly 9 digits
+    nine = length == 9
+    if nine.any():
+        n9 = s[nine]
+        area, group, serial = n9.str.slice(0, 3), n9.str.slice(3, 5), n9.str.slice(5, 9)
+        ok = ((area != "000") & (area != "666") & ~area.str.startswith("9") & (group != "00")
+              & (serial != "0000")).to_numpy(dtype=bool)
+        bare_other[rows[nine][ok]] = _SSN_K
+
+
+def _kind_codes(scan: _Scan, count_bare_other: bool) -> np.ndarray:
+    code = scan.strong.copy()
+    if not scan.nhs_is_code_column():
+        code = np.where((code == 0) & scan.bare_nhs, _NHS_K, code).astype(np.int8)
+    if count_bare_other:
+        code = np.where(code == 0, scan.bare_other, code).astype(np.int8)
+    return code
 
 
 def identifying_kind(values: pd.Series) -> pd.Series:
-    """Name of the identifying kind each value looks like, or ``<NA>`` (vectorised)."""
-    kind = pd.Series(pd.NA, index=values.index, dtype="string[pyarrow]")
+    """Kind of identifying value each cell holds (``e-mail``, ``NHS number``, ``SSN``,
+    ``phone number``), or ``<NA>``; the rule for the contract's text columns (row by row).
+
+    Every cell is scanned anywhere in its text. Bare numbers count in every cell, except bare
+    10-digit numbers of a column of codes (see the module docstring).
+    """
     if len(values) == 0:
-        return kind
-    s = _as_str(values).str.strip()
-    # one cheap pass first: identifying values are e-mails or digits with separators only
-    maybe = s.str.fullmatch(_CANDIDATE_RE).fillna(False).to_numpy(dtype=bool)
-    if not maybe.any():
-        return kind
-    sub = s[maybe]
-    for name, detector in (
-        ("e-mail", looks_like_email),
-        ("NHS number", looks_like_nhs_number),
-        ("SSN", looks_like_ssn),
-        ("phone number", looks_like_phone),
-    ):
-        hit = detector(sub).to_numpy()
-        idx = sub.index[hit]
-        fill = kind.loc[idx].isna()
-        kind.loc[idx[fill.to_numpy()]] = name
-    return kind
+        return pd.Series([], index=values.index, dtype="string[pyarrow]")
+    code = _kind_codes(_scan(values), count_bare_other=True)
+    return pd.Series(_KIND_NAMES[code], index=values.index, dtype="string[pyarrow]")
 
 
 def looks_identifying(values: pd.Series) -> pd.Series:
-    """True where a value looks like an e-mail, phone number, NHS number or SSN."""
-    return identifying_kind(values).notna()
+    """True where a cell holds an e-mail, phone number, NHS number or SSN (row by row)."""
+    if len(values) == 0:
+        return pd.Series([], index=values.index, dtype=bool)
+    code = _kind_codes(_scan(values), count_bare_other=True)
+    return pd.Series(code != 0, index=values.index)
 
 
-def is_identifying_column_name(name: str) -> bool:
-    """True if a column's name says it holds identifying data (``email``, ``date_of_birth``...)."""
-    norm = re.sub(r"[^a-z0-9]+", "_", str(name).lower()).strip("_")
-    if any(p in norm for p in _IDENTIFYING_NAME_PHRASES):
+def identifying_column_kind(values: pd.Series, bare_share: float = BARE_SHARE) -> str | None:
+    """The kind of identifying value found in an extra (non-contract) column, or ``None``.
+
+    Any e-mail, NHS number (valid check digit; see the code-column rule), grouped SSN or
+    formatted phone number anywhere in any cell counts. Bare SSNs and bare phone numbers count
+    only when they are at least ``bare_share`` of the non-empty cells.
+    """
+    if len(values) == 0:
+        return None
+    scan = _scan(values)
+    code = _kind_codes(scan, count_bare_other=False)
+    if not code.any():
+        n_present = int(scan.present.sum())
+        n_bare = int((scan.bare_other != 0).sum())
+        if n_present and n_bare / n_present >= bare_share:
+            code = scan.bare_other
+    if not code.any():
+        return None
+    counts = np.bincount(code[code != 0], minlength=len(KINDS) + 1)
+    return str(_KIND_NAMES[int(np.argmax(counts))])
+
+
+def formula_prefix(values: pd.Series) -> pd.Series:
+    """True where a value begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    (a spreadsheet would run it as a formula)."""
+    if len(values) == 0:
+        return pd.Series([], index=values.index, dtype=bool)
+    hit = pc.match_substring_regex(as_arrow_text(values), r"^[=+\-@\t\r]")
+    return pd.Series(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), index=values.index)
+
+
+def describe_kind(kind: str, plural: bool = False) -> str:
+    """``an e-mail address`` / ``e-mail addresses`` for a kind of :data:`KINDS`."""
+    one, many = {
+        "e-mail": ("an e-mail address", "e-mail addresses"),
+        "NHS number": ("an NHS number", "NHS numbers"),
+        "SSN": ("a US social security number", "US social security numbers"),
+        "phone number": ("a phone number", "phone numbers"),
+    }.get(kind, (f"a {kind}", f"{kind}s"))
+    return many if plural else one
+
+
+# ----------------------------------------------------------------------------------------------
+# identifying column names
+
+#: Matched anywhere in the normalised name (lower case, letters only, accents removed).
+IDENTIFYING_NAME_SUBSTRINGS = frozenset({
+    # personal names
+    "firstname", "lastname", "surname", "fullname", "givenname", "familyname", "middlename",
+    "maidenname", "nickname", "forename", "username", "patientname", "clientname", "personname",
+    "vorname", "nachname", "familienname", "geburtsname", "prenom", "nomdefamille",
+    "nomdenaissance", "nomdusage", "apellido", "nombrecompleto", "nombrepaciente",
+    "nombredelpaciente", "cognome", "nomecompleto", "sobrenome", "voornaam", "achternaam",
+    "familienaam", "tussenvoegsel", "fornavn", "efternavn", "etternavn", "fornamn", "efternamn",
+    "etunimi", "sukunimi", "nazwisko",
+    # e-mail and phone
+    "email", "courriel", "correo", "phone", "telefon", "telefoon", "mobile", "mobiel",
+    "cellulare", "telemovel", "puhelin", "handynummer", "mobilnummer", "contactnumber",
+    "contactdetails", "contactinfo",
+    # address
+    "address", "adres", "anschrift", "direccion", "domicilio", "indirizzo", "endereco",
+    "morada", "osoite", "street", "strasse", "straat", "housenumber", "hausnummer",
+    "huisnummer", "postcode", "postalcode", "zipcode", "codepostal", "codigopostal",
+    "postleitzahl", "postnummer", "kodpocztowy", "postinumero",
+    # birth and death
+    "dateofbirth", "birth", "geburt", "naissance", "nacimiento", "nascita", "nascimento",
+    "geboorte", "urodzenia", "fodelse", "fodsel", "syntyma", "dateofdeath", "deathdate",
+    # identity, health and insurance numbers
+    "nhsnumber", "chinumber", "hospitalnumber", "hospitalno", "hospitalid", "medicalrecord",
+    "patientid", "patientnumber", "socialsecurity", "securitesociale", "seguridadsocial",
+    "sozialversicherung", "versicherungsnummer", "versichertennummer", "insurancenumber",
+    "nationalinsurance", "numerosecu", "burgerservicenummer", "personnummer", "personnr",
+    "fodselsnummer", "cprnummer", "henkilotunnus", "pesel", "codicefiscale", "tesserasanitaria",
+    "cartaocidadao", "passport", "passeport", "pasaporte", "passaporto", "paspoort",
+    "reisepass", "personalausweis", "drivinglicence", "driverslicense", "driverslicence",
+    "nextofkin",
+})
+#: Matched only as the whole normalised name, as one word of it, or as adjacent words joined
+#: (``post_code``): short words that occur inside harmless words (``hotel``, ``capacity``).
+IDENTIFYING_NAME_WORDS = frozenset({
+    "name", "names", "nom", "noms", "nome", "naam", "navn", "namn", "nimi", "imie", "initials",
+    "mail", "epost", "tel", "telno", "telnr", "tlf", "mob", "mobno", "mobil", "movil", "cell",
+    "celular", "handy", "portable", "fax", "gsm", "rue", "calle", "rua", "zip", "plz", "cap",
+    "cep", "dob", "ddn", "yob", "nhs", "nhsno", "chi", "chino", "mrn", "hospno", "ssn", "ssno",
+    "nino", "nir", "bsn", "cpr", "hetu", "dni", "nie", "nif", "nss", "cpf", "niss", "ip",
+    "ipaddr", "login",
+})
+#: Only as the whole normalised name (``nombre`` is Spanish for name but French for number).
+IDENTIFYING_NAME_WHOLE = frozenset({"nombre", "nombres"})
+#: Words that refer to an identifying number when followed by ``no``, ``number``, ``id``...
+_ID_WORDS = frozenset({"nhs", "chi", "patient", "hospital", "hosp", "tel", "phone", "mobile",
+                       "mob", "cell", "fax", "insurance", "passport", "ssn", "ni", "social",
+                       "medicare", "medicaid"})
+_NUMBER_WORDS = frozenset({"no", "nr", "num", "number", "nbr", "nummer", "numero", "numer",
+                           "id", "ident"})
+#: Words of ambiguous meaning (a person's name, or the NHS as an organisation)...
+_QUALIFIABLE = frozenset({"name", "names", "nom", "noms", "nome", "naam", "navn", "namn",
+                          "nimi", "nhs"})
+#: ...that are harmless next to one of these words (``site_name``, ``nhs_trust``).
+_NEUTRAL_QUALIFIERS = frozenset({
+    "site", "clinic", "file", "drug", "medication", "medicine", "exercise", "programme",
+    "program", "study", "trial", "test", "sheet", "product", "device", "shoe", "brand", "model",
+    "team", "club", "event", "race", "hospital", "centre", "center", "practice", "ward", "unit",
+    "trust", "region", "board", "organisation", "organization", "org", "arm", "diagnosis",
+    "variable", "column", "field", "group", "category", "condition", "injury", "surgery",
+    "procedure", "protocol", "stage", "scale", "item", "measure", "outcome", "questionnaire",
+    "score", "treatment", "intervention", "therapy", "service", "department", "location",
+    "country", "sport", "activity", "muscle", "joint",
+})
+#: English examples of identifying column names (the docs list these).
+IDENTIFYING_NAME_TOKENS = frozenset({
+    "name", "firstname", "surname", "email", "phone", "mobile", "address", "postcode", "zip",
+    "dob", "dateofbirth", "birth", "nhs", "nhsnumber", "chi", "mrn", "ssn", "passport",
+})
+
+_TRANSLIT = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                           "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH",
+                           "ß": "ss"})
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+
+def _ascii_letters(name: str) -> str:
+    text = unicodedata.normalize("NFKD", str(name).translate(_TRANSLIT))
+    return "".join(c if ("a" <= c <= "z" or "A" <= c <= "Z") else " "
+                   for c in text if not unicodedata.combining(c))
+
+
+def normalise_column_name(name: object) -> str:
+    """Lower case, accents removed, every non-letter stripped: ``Date-of Birth`` -> ``dateofbirth``."""
+    return _ascii_letters(str(name)).replace(" ", "").lower()
+
+
+def _name_words(name: object) -> list[str]:
+    return [w.lower() for w in _CAMEL.findall(_ascii_letters(str(name)))]
+
+
+def is_identifying_column_name(name: object) -> bool:
+    """True if a column's name says it holds identifying data, in English or a main European
+    language (``email``, ``date_of_birth``, ``NHSNo``, ``Vorname``, ``teléfono``...).
+
+    The name is normalised (lower case, accents removed, non-letters stripped). Long, distinctive
+    terms (:data:`IDENTIFYING_NAME_SUBSTRINGS`) match anywhere in it; short words
+    (:data:`IDENTIFYING_NAME_WORDS`: ``tel``, ``zip``, ``nom``...) only as the whole name, as a
+    word of it (split at non-letters and camelCase) or as adjacent words joined (``post_code``),
+    so ``hotel``, ``capacity`` and ``nominal`` are harmless. ``name`` and ``nhs`` are harmless
+    next to a word such as ``site`` or ``trust`` (``site_name``, ``nhs_trust``).
+    """
+    compact = normalise_column_name(name)
+    if not compact:
+        return False
+    if compact in IDENTIFYING_NAME_WHOLE or compact in IDENTIFYING_NAME_WORDS:
         return True
-    tokens = set(norm.split("_"))
-    return bool(tokens & IDENTIFYING_NAME_TOKENS) or norm.replace("_", "") in IDENTIFYING_NAME_TOKENS
+    if any(term in compact for term in IDENTIFYING_NAME_SUBSTRINGS):
+        return True
+    words = _name_words(name)
+    neutral = any(w in _NEUTRAL_QUALIFIERS for w in words)
+    for i, w in enumerate(words):
+        for j in range(i + 1, min(i + 4, len(words)) + 1):
+            joined = "".join(words[i:j])
+            if joined in IDENTIFYING_NAME_WORDS and not (joined in _QUALIFIABLE and neutral):
+                return True
+        if w in _ID_WORDS and i + 1 < len(words) and words[i + 1] in _NUMBER_WORDS:
+            return True
+    return False
+
+
+def column_name_kind(name: object) -> str | None:
+    """Kind of identifying value a column's *name* itself looks like (an e-mail address, a
+    phone number...), or ``None``. Such a name must never be echoed."""
+    kind = identifying_kind(pd.Series([str(name)], dtype="string[pyarrow]")).iloc[0]
+    return None if pd.isna(kind) else str(kind)
+
+
+# ----------------------------------------------------------------------------------------------
+# masking
 
 
 def mask(value: object, max_len: int = 40) -> str:
@@ -158,10 +501,9 @@ def mask(value: object, max_len: int = 40) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     text = str(value)
-    s = pd.Series([text])
-    if looks_like_email(s).iloc[0] or "@" in text:
+    if "@" in text:
         return (text[:1] or "*") + "***@***"
-    if looks_identifying(s).iloc[0] or sum(c.isdigit() for c in text) >= 9:
+    if sum(c.isdigit() for c in text) >= 9 or looks_identifying(pd.Series([text])).iloc[0]:
         return text[:1] + "***"
     if len(text) > max_len:
         return text[: max_len - 3] + "..."
@@ -169,7 +511,8 @@ def mask(value: object, max_len: int = 40) -> str:
 
 
 def mask_series(values: pd.Series, max_len: int = 40) -> pd.Series:
-    """Vectorised :func:`mask`: identifying values masked, others shortened to ``max_len``."""
+    """Vectorised :func:`mask`: values with an ``@`` or nine digits or more are masked (every
+    identifying kind has one or the other), others shortened to ``max_len``."""
     s = values.astype("string[pyarrow]").fillna("")
     n_digits = s.str.count(r"\d").to_numpy()
     has_at = s.str.contains("@", regex=False).to_numpy(dtype=bool)
@@ -203,3 +546,34 @@ def scrub_text(text: str) -> str:
         lambda m: m.group(0) if sum(c.isdigit() for c in m.group(0)) < 9 else m.group(0)[:1] + "***",
         text,
     )
+
+
+#: File-name endings kept in clear by :func:`masked_file_name`.
+_KNOWN_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xls",
+                             ".json", ".yaml", ".yml", ".gz", ".zip", ".bz2", ".xz", ".log"})
+
+
+def masked_file_name(path: str | Path) -> str:
+    """The file's name (no folders) with any identifying content masked, fit for logs and
+    ``validation.json``.
+
+    Known endings (``.csv``, ``.parquet``, ``.xlsx``...) are kept; in the rest, anything with an
+    ``@`` becomes its first character and ``***@***``, and any run of nine digits or more
+    (spaces, hyphens, dots and parentheses allowed) its first character and ``***``.
+
+    >>> masked_file_name("/data/jane.doe@example.org.csv")
+    'j***@***.csv'
+    >>> masked_file_name("0770 0900123 export.csv")
+    '0*** export.csv'
+    >>> masked_file_name("episodes.csv")
+    'episodes.csv'
+    """
+    name = Path(str(path)).name
+    suffix = ""
+    while True:
+        dot = name.rfind(".")
+        if dot <= 0 or name[dot:].lower() not in _KNOWN_SUFFIXES:
+            break
+        suffix = name[dot:] + suffix
+        name = name[:dot]
+    return scrub_text(name) + suffix

@@ -16,7 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rehab_outcomes.contract.pii import looks_identifying
+from rehab_outcomes.contract.pii import formula_prefix, looks_identifying
 
 CONTRACT_VERSION: Final = "1.0.0"
 
@@ -69,17 +69,21 @@ class Episodes(pa.DataFrameModel):
 
     episode_id: Series[Str] = pa.Field(
         unique=True,
-        description="Episode identifier, unique in the file: 1–64 letters, digits, `_` or `-`.",
+        description="Episode identifier, unique in the file: 1–64 letters, digits, `_` or `-`; must "
+        "not hold an e-mail, phone number, NHS number (valid check digit) or US SSN, nor begin "
+        "with `-` (a spreadsheet would read it as a formula).",
     )
     patient_key: Series[Str] = pa.Field(
         description=(
-            "Pseudonymous patient key: 8–64 letters, digits, `_` or `-`; must not look like an "
-            "e-mail, phone number, NHS number (valid check digit) or US SSN."
+            "Pseudonymous patient key: 8–64 letters, digits, `_` or `-`; must not hold an "
+            "e-mail, phone number, NHS number (valid check digit) or US SSN, nor begin with `-`."
         ),
     )
     site: Series[Str] = pa.Field(
         str_length={"min_value": 1, "max_value": 32},
-        description="Clinic site: non-empty, at most 32 characters.",
+        description="Clinic site: non-empty, at most 32 characters; must not hold an e-mail, phone "
+        "number, NHS number or US SSN anywhere in its text, nor begin with `=`, `+`, `-`, `@`, a "
+        "tab or a carriage return.",
     )
     arm: Series[Str] = pa.Field(isin=list(ARMS), description="Treatment arm.")
     diagnosis: Series[Str] = pa.Field(isin=list(DIAGNOSES), description="Working diagnosis.")
@@ -134,13 +138,15 @@ class Episodes(pa.DataFrameModel):
     def _patient_key_pattern(cls, s: Series[Str]) -> Series[bool]:
         return _fullmatch(s, PATIENT_KEY_RE)
 
-    @pa.check("patient_key", name="not_identifying")
-    def _patient_key_not_identifying(cls, s: Series[Str]) -> Series[bool]:
+    # every text and category column is scanned, every cell, anywhere in the text (see pii.py)
+    @pa.check("episode_id", "patient_key", "site", "arm", "diagnosis", "sex", "exit_reason",
+              name="not_identifying")
+    def _not_identifying(cls, s: Series[Str]) -> Series[bool]:
         return ~looks_identifying(s)
 
-    @pa.check("site", name="not_identifying")
-    def _site_not_identifying(cls, s: Series[Str]) -> Series[bool]:
-        return ~looks_identifying(s)
+    @pa.check("episode_id", "patient_key", "site", name="formula_prefix")
+    def _no_formula_prefix(cls, s: Series[Str]) -> Series[bool]:
+        return ~formula_prefix(s)
 
     @pa.check("first_visit_date", name="not_in_future")
     def _first_visit_not_future(cls, s: Series[pa.DateTime]) -> Series[bool]:
@@ -187,7 +193,8 @@ class Visits(pa.DataFrameModel):
     """Optional visits table: one row per clinic visit of an episode."""
 
     episode_id: Series[Str] = pa.Field(
-        description="Episode the visit belongs to; must be a valid episode of the episodes file."
+        description="Episode the visit belongs to; must be a valid episode of the episodes file, "
+        "hold no e-mail, phone number, NHS number or US SSN, and not begin with `-`."
     )
     visit_date: Series[pa.DateTime] = pa.Field(
         description="Date of the visit, within the episode's first visit and last contact dates."
@@ -205,6 +212,14 @@ class Visits(pa.DataFrameModel):
     class Config:
         strict = False
         coerce = False
+
+    @pa.check("episode_id", name="not_identifying")
+    def _not_identifying(cls, s: Series[Str]) -> Series[bool]:
+        return ~looks_identifying(s)
+
+    @pa.check("episode_id", name="formula_prefix")
+    def _no_formula_prefix(cls, s: Series[Str]) -> Series[bool]:
+        return ~formula_prefix(s)
 
 
 #: The kind of each contract column, used by the parser and the docs.

@@ -65,8 +65,10 @@ from rehab_outcomes.outputs import AtomicOutputs, guard_inputs, remove_managed, 
 log = logging.getLogger(__name__)
 
 QUARANTINE_COLUMNS = ["row", "episode_id", "rule", "column", "value"]
-#: Share of sampled values of an extra column that must look like phone/NHS/SSN numbers to refuse it.
-IDENTIFYING_SHARE = 0.05
+#: Share of the non-empty cells of an extra column that must be *bare* (unformatted) phone or SSN
+#: numbers to refuse the file; e-mails, NHS numbers, grouped SSNs and formatted phone numbers
+#: refuse it from a single cell (see ``contract.pii`` and ``docs/privacy.md``).
+IDENTIFYING_SHARE = 0.5
 #: Smallest (age band, sex, site) group size below which validation.json warns.
 REIDENTIFICATION_THRESHOLD = 11
 AGE_BANDS = [12, 20, 30, 40, 50, 60, 70, 80, 90, 200]
@@ -131,7 +133,17 @@ class TableValidation:
 
 
 def check_columns(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str) -> list[str]:
-    """Refuse missing required columns and identifying extra columns; return ignored columns."""
+    """Refuse missing required columns and identifying extra columns; return ignored columns.
+
+    An extra (non-contract) column refuses the whole file when its name looks like an identifying
+    value (an e-mail address, a phone number...), when its name says it holds identifying data
+    (:func:`~rehab_outcomes.contract.pii.is_identifying_column_name`), or when any of its cells
+    holds an identifying value (:func:`_identifying_values`; every row is scanned). Messages name
+    such a column by its position and never echo an identifying name or value. The columns
+    returned (ignored, and listed in ``validation.json``) all have harmless names.
+    """
+    from rehab_outcomes.contract.pii import describe_kind
+
     required = required_columns(model)
     missing = [c for c in required if c not in raw.columns]
     if missing:
@@ -139,37 +151,46 @@ def check_columns(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str) 
             f"{what} file lacks required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
         )
     known = set(model.to_schema().columns)
-    extra = [c for c in raw.columns if c not in known]
-    for col in extra:
+    extra = [(pos, col) for pos, col in enumerate(raw.columns, start=1) if col not in known]
+    for pos, col in extra:  # names first: cheap, and a name must never reach any output
+        kind = identifying_kind(pd.Series([str(col)], dtype="string[pyarrow]")).iloc[0]
+        if not pd.isna(kind):
+            raise InputRefusedError(
+                f"{what} file refused: column {pos} has a name that looks like "
+                f"{describe_kind(str(kind))}; remove or rename it (the toolkit accepts anonymised "
+                "records only)"
+            )
         if is_identifying_column_name(col):
             raise InputRefusedError(
-                f"{what} file refused: column '{col}' is named like identifying data; "
+                f"{what} file refused: column {pos} ('{mask(col)}') is named like identifying data; "
                 "remove it from the export (the toolkit accepts anonymised records only)"
             )
-        kind = _identifying_values(raw[col])
-        if kind:
+    for pos, col in extra:
+        found = _identifying_values(raw.iloc[:, pos - 1])
+        if found:
             raise InputRefusedError(
-                f"{what} file refused: column '{col}' holds values that look like {kind} "
-                "(identifying data); remove it from the export"
+                f"{what} file refused: column {pos} ('{mask(col)}') holds values that look like "
+                f"{found} (identifying data); remove it from the export"
             )
-    return extra
+    return [str(col) for _, col in extra]
 
 
-def _identifying_values(values: pd.Series, sample: int = 20_000) -> str | None:
-    s = values.dropna()
-    if not len(s):
+def _identifying_values(values: pd.Series) -> str | None:
+    """What identifying values an extra column holds (``"e-mail addresses"``...), or ``None``.
+
+    Every cell is scanned (no sample, no share threshold) for e-mails, NHS numbers, grouped SSNs
+    and formatted phone numbers anywhere in its text; bare SSN/phone numbers must make up
+    :data:`IDENTIFYING_SHARE` of the non-empty cells (see :mod:`rehab_outcomes.contract.pii`).
+    """
+    from rehab_outcomes.contract.pii import as_arrow_text, describe_kind, identifying_column_kind
+
+    if not len(values):
         return None
-    if len(s) > sample:  # deterministic, evenly spread sample
-        s = s.iloc[np.linspace(0, len(s) - 1, sample).astype(int)]
-    s = s.astype("string[pyarrow]")
-    if s.str.contains(EMAIL_RE, regex=True).fillna(False).any():
-        return "e-mail addresses"
-    kinds = identifying_kind(s)
-    share = float(kinds.notna().mean())
-    if share >= IDENTIFYING_SHARE:
-        top = kinds.value_counts().index[0]
-        return f"{top}s"
-    return None
+    # fast path: one vectorised pass finds any e-mail address
+    if pc.any(pc.match_substring_regex(as_arrow_text(values), EMAIL_RE)).as_py():
+        return describe_kind("e-mail", plural=True)
+    kind = identifying_column_kind(values, bare_share=IDENTIFYING_SHARE)
+    return describe_kind(kind, plural=True) if kind else None
 
 
 # ----------------------------------------------------------------------------------------------
