@@ -323,7 +323,7 @@ def params_from_dict(overrides: dict[str, Any], base: SimulationParams | None = 
     >>> p = params_from_dict({"follow_up": {"lost_by_12_months": 0.1}})
     >>> p.follow_up.lost_by_12_months
     0.1
-    >>> params_from_dict({"cohort": {"age_mena": 30}})
+    >>> params_from_dict({"cohort": {"age_mena": 30}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     rehab_outcomes.exceptions.ConfigError: unknown parameter 'cohort.age_mena' (known here: ...)
