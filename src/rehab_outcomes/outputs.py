@@ -74,40 +74,54 @@ def neutralise_cell(value: object) -> object:
     return value
 
 
-def _is_text_column(s: pd.Series) -> bool:
-    return (pd.api.types.is_object_dtype(s.dtype) or isinstance(s.dtype, pd.StringDtype)
-            or isinstance(s.dtype, pd.CategoricalDtype))
-
-
 def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its text cells made safe to open in a spreadsheet.
 
-    Only ``str`` values are changed (numbers in an object column stay numbers, numeric columns
+    Only text values are changed (numbers in an object column stay numbers, numeric columns
     are not looked at); ``df`` itself is returned, not a copy, when no cell needs a change.
+    String and categorical columns are checked without a Python loop over rows.
 
     >>> out = neutralise_frame(pd.DataFrame({"a": ["=1+1", "x"], "b": [-0.5, 1.0]}))
     >>> out["a"].tolist(), out["b"].tolist()
     (["'=1+1", 'x'], [-0.5, 1.0])
     """
     out = df
-    for i, col in enumerate(df.columns):
+    for i in range(df.shape[1]):
         s = df.iloc[:, i]
-        if not _is_text_column(s):
-            continue
-        values = s.to_numpy(dtype=object, na_value=None)
-        risky = np.fromiter((isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values),
-                            dtype=bool, count=len(values))
-        if not risky.any():
+        fixed = _neutralise_series(s)
+        if fixed is None:
             continue
         if out is df:
             out = df.copy()
-        new = values.copy()
-        new[risky] = ["'" + v for v in values[risky]]
-        fixed = pd.Series(new, index=df.index, name=col, dtype=object)
-        if isinstance(s.dtype, pd.StringDtype):
-            fixed = fixed.astype(s.dtype)
         out.isetitem(i, fixed)
     return out
+
+
+def _neutralise_series(s: pd.Series) -> pd.Series | None:
+    """The neutralised column, or None if no cell needs a change."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        new = [neutralise_cell(c) for c in cats]
+        if all(a is b for a, b in zip(new, cats, strict=True)):
+            return None
+        if len(set(new)) == len(new):
+            return s.cat.rename_categories(new)
+        s = s.astype(object)  # "'=x" is a category already: neutralise value by value
+    if isinstance(s.dtype, pd.StringDtype):
+        risky = s.str.slice(0, 1).isin(list(FORMULA_PREFIXES)).fillna(False).to_numpy(dtype=bool)
+        if not risky.any():
+            return None
+        return s.mask(risky, "'" + s)
+    if not pd.api.types.is_object_dtype(s.dtype):
+        return None
+    values = s.to_numpy(dtype=object)
+    risky = np.fromiter((isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values),
+                        dtype=bool, count=len(values))
+    if not risky.any():
+        return None
+    new = values.copy()
+    new[risky] = ["'" + v for v in values[risky]]
+    return pd.Series(new, index=s.index, name=s.name, dtype=object)
 
 
 def write_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> None:
@@ -325,6 +339,11 @@ class AtomicOutputs:
         assert self.tmp is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         names = sorted(p.name for p in self.tmp.iterdir())
+        for name in names:  # a file never replaces a folder: refuse before anything moves
+            dst = self.out_dir / name
+            if (self.tmp / name).is_file() and dst.is_dir() and not dst.is_symlink():
+                raise ConfigError(f"{name} in --out {self.out_dir.name} is a folder: "
+                                  "choose another output")
         for name in names:
             src, dst = self.tmp / name, self.out_dir / name
             if src.is_dir():
@@ -338,8 +357,6 @@ class AtomicOutputs:
                         dst.unlink()
                     os.replace(src, dst)
             else:
-                if dst.is_dir() and not dst.is_symlink():
-                    shutil.rmtree(dst)
                 os.replace(src, dst)
             self.written.append(dst)
         for entry in self.out_dir.iterdir():

@@ -19,15 +19,10 @@ def masked_name(path: str | Path) -> str:
     """The file name of ``path`` fit to record in an output (no folder; identifiers masked).
 
     The one call site of :func:`rehab_outcomes.contract.pii.masked_file_name` in the analysis
-    and reporting commands. Until that function exists, the name is masked with
-    :func:`rehab_outcomes.contract.pii.mask` (e-mail addresses and long digit runs).
+    and reporting commands: e-mail addresses and long digit runs in the name are masked.
     """
-    try:
-        from rehab_outcomes.contract.pii import masked_file_name
-    except ImportError:  # INTERIM: contract.pii.masked_file_name not yet available
-        from rehab_outcomes.contract.pii import mask
+    from rehab_outcomes.contract.pii import masked_file_name
 
-        return mask(Path(path).name, max_len=80)
     return str(masked_file_name(path))
 
 

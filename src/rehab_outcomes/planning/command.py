@@ -104,7 +104,14 @@ def power(
     (settings, seed, version) and OUT/power.png / .svg. A chunk (--n-chunks > 1) writes only the
     CSV and JSON; `rehab-outcomes power-gather` sums the chunks.
     """
-    from rehab_outcomes.planning.power import PowerSettings, run_metadata, run_power, write_outputs
+    from rehab_outcomes.outputs import guard_inputs
+    from rehab_outcomes.planning.power import (
+        MANAGED_OUTPUTS,
+        PowerSettings,
+        run_metadata,
+        run_power,
+        write_outputs,
+    )
     from rehab_outcomes.simulation.scenarios import load_params, read_config
 
     label = scenario if config is None else f"{scenario}+{config.stem}"
@@ -112,6 +119,7 @@ def power(
         n_per_arm=parse_sizes(n_per_arm), trials=trials, scenario=label, design=design.value,
         test=test.value, alpha=alpha, seed=seed, config=None if config is None else config.name,
     )
+    guard_inputs([config], out, MANAGED_OUTPUTS)
     params = load_params(scenario, config)
     overrides = None if config is None else read_config(config)
     counts = run_power(settings, params, chunk, n_chunks, progress=Progress("power"))
@@ -137,8 +145,10 @@ def power_gather(
     Every chunk 1..K of each run must be given exactly once. Writes OUT/power.csv, OUT/power.json
     and OUT/power.png / .svg, as a single run would.
     """
-    from rehab_outcomes.planning.power import gather, write_outputs
+    from rehab_outcomes.outputs import guard_inputs
+    from rehab_outcomes.planning.power import MANAGED_OUTPUTS, gather, write_outputs
 
+    guard_inputs(chunk_dirs, out, MANAGED_OUTPUTS)
     table, meta = gather(chunk_dirs)
     write_outputs(table, meta, out)
     typer.echo(f"gathered {len(chunk_dirs)} chunks into {len(table)} rows -> {out}")

@@ -387,19 +387,30 @@ def plot_power(table: pd.DataFrame, stem: str | Path) -> tuple[Path, Path]:
     return png, svg
 
 
+#: Every file of a power run: a run removes those of an earlier run it did not write (a chunk
+#: writes no figure, so an earlier figure in its folder goes).
+MANAGED_OUTPUTS: tuple[str, ...] = ("power.csv", "power.json", "power.png", "power.svg")
+
+
 def write_outputs(table: pd.DataFrame, meta: dict[str, Any], out_dir: str | Path,
                   figure: bool = True) -> list[Path]:
-    """Write ``power.csv``, ``power.json`` and (with ``figure``) ``power.png`` / ``power.svg``."""
+    """Write ``power.csv``, ``power.json`` and (with ``figure``) ``power.png`` / ``power.svg``.
+
+    All are written into a temporary folder beside ``out_dir`` and moved into place together
+    (:class:`~rehab_outcomes.outputs.AtomicOutputs`); text cells of the CSV are formula-safe.
+    """
+    from rehab_outcomes.outputs import AtomicOutputs, neutralise_frame
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv = out_dir / "power.csv"
-    csv.write_text(table_csv(table), encoding="utf-8")
-    meta_path = out_dir / "power.json"
-    meta_path.write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    paths = [csv, meta_path]
-    if figure:  # drawn from the CSV as written, so the same table gives the same figure
-        paths.extend(plot_power(read_table(str(csv)), out_dir / "power"))
-    return paths
+    names = ["power.csv", "power.json"] + (["power.png", "power.svg"] if figure else [])
+    with AtomicOutputs(out_dir, managed=MANAGED_OUTPUTS) as tmp:
+        csv = tmp / "power.csv"
+        csv.write_text(table_csv(neutralise_frame(table)), encoding="utf-8")
+        (tmp / "power.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n",
+                                        encoding="utf-8")
+        if figure:  # drawn from the CSV as written, so the same table gives the same figure
+            plot_power(read_table(str(csv)), tmp / "power")
+    return [out_dir / name for name in names]
 
 
 def run_metadata(settings: PowerSettings, chunk: int, n_chunks: int,

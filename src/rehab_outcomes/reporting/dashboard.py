@@ -1040,9 +1040,13 @@ export.</p>
 </html>
 """
     out_html = Path(out_html)
-    out_html.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_html, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(page)
+    # Written atomically: into a temporary folder beside the page, then moved into place, so
+    # a failed or killed run leaves the previous page whole.
+    from rehab_outcomes.outputs import AtomicOutputs
+
+    with AtomicOutputs(out_html.parent, managed=[out_html.name]) as tmp:
+        with open(tmp / out_html.name, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(page)
     return out_html
 
 

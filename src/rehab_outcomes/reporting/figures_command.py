@@ -33,8 +33,16 @@ def expected_figures(adjust: str = "none", visits: bool = False) -> list[str]:
     return stems
 
 
+#: Every file ``figures`` may write: a run removes those of an earlier run it did not draw.
+MANAGED_OUTPUTS: tuple[str, ...] = tuple(f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "svg"))
+
+
 def draw_figures(analysis_dir: Path, out: Path) -> list[Path]:
-    """Draw every figure whose table exists (and is not empty) in ``analysis_dir``."""
+    """Draw every figure whose table exists (and is not empty) in ``analysis_dir`` into ``out``.
+
+    Writes straight into ``out`` (created if needed); :func:`figures` calls it with a temporary
+    folder of :class:`~rehab_outcomes.outputs.AtomicOutputs`.
+    """
     import pandas as pd
 
     from rehab_outcomes.exceptions import AnalysisError
@@ -78,10 +86,17 @@ def figures(
 ) -> None:
     """Draw the analysis figures: Kaplan–Meier curves with numbers at risk, forest plots of
     hazard ratios, cumulative incidence of re-injury, covariate balance (IPTW) and pain
-    trajectories (with visits), each as PNG and SVG."""
+    trajectories (with visits), each as PNG and SVG.
+
+    All figures are moved into OUT together once drawn (a failed run changes nothing), and
+    figures of an earlier run that this run does not draw are removed."""
     from rehab_outcomes.exceptions import InputRefusedError
+    from rehab_outcomes.outputs import AtomicOutputs, guard_inputs
 
     if not (analysis_dir / "summary.json").is_file():
-        raise InputRefusedError(f"{analysis_dir} is not an analysis folder (no summary.json)")
-    written = draw_figures(analysis_dir, out)
+        raise InputRefusedError(f"{analysis_dir.name or analysis_dir} is not an analysis folder "
+                                "(no summary.json)")
+    guard_inputs([analysis_dir], out, MANAGED_OUTPUTS)
+    with AtomicOutputs(out, managed=MANAGED_OUTPUTS) as tmp:
+        written = draw_figures(analysis_dir, tmp)
     typer.echo(f"{len(written) // 2} figures -> {out}")

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,16 +81,19 @@ class Cohort:
     def write(self, out_dir: str | Path, visits_format: str = "csv") -> dict[str, Path]:
         """Write ``episodes.csv``, ``visits.csv`` (or ``.parquet``) and ``truth.json``.
 
-        Files are written to a temporary folder first and moved into place, so a failed run
-        leaves no partial output. Returns the paths written.
+        Files are written to a temporary folder beside ``out_dir`` and moved into place
+        together (:class:`~rehab_outcomes.outputs.AtomicOutputs`), so a failed run leaves no
+        partial output; a visits file of an earlier run that this run does not write (the
+        other format, or any when no visits were simulated) is removed. Returns the paths
+        written.
         """
+        from rehab_outcomes.outputs import AtomicOutputs
+
         if visits_format not in ("csv", "parquet"):
             raise ConfigError(f"visits format must be 'csv' or 'parquet', got {visits_format!r}")
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".simulate-", dir=out_dir))
         names = ["episodes.csv", "truth.json"]
-        try:
+        with AtomicOutputs(out_dir, managed=MANAGED_OUTPUTS) as tmp:
             write_csv(self.episodes, tmp / "episodes.csv")
             if self.visits is not None:
                 name = f"visits.{visits_format}"
@@ -104,14 +104,11 @@ class Cohort:
                     pq.write_table(to_arrow(self.visits), tmp / name, compression="zstd")
             text = json.dumps(self.truth, indent=2, allow_nan=False) + "\n"
             (tmp / "truth.json").write_text(text, encoding="utf-8")
-            for name in names:
-                os.replace(tmp / name, out_dir / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        stale = {"csv": "visits.parquet", "parquet": "visits.csv"}[visits_format]
-        if self.visits is not None:
-            (out_dir / stale).unlink(missing_ok=True)
         return {name: out_dir / name for name in names}
+
+
+#: Every file ``simulate`` may write.
+MANAGED_OUTPUTS: tuple[str, ...] = ("episodes.csv", "visits.csv", "visits.parquet", "truth.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,8 +130,14 @@ def to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> None:
     """Write a contract frame as UTF-8 CSV: ISO dates, empty cells for missing values, ``\\n``
-    line ends, floats in their shortest round-trip form (byte-identical for identical frames)."""
-    pacsv.write_csv(to_arrow(df), str(path), pacsv.WriteOptions(quoting_style="needed"))
+    line ends, floats in their shortest round-trip form (byte-identical for identical frames).
+
+    Text cells that a spreadsheet would run as a formula get a leading ``'``
+    (:func:`rehab_outcomes.outputs.neutralise_frame`; simulated values never start so)."""
+    from rehab_outcomes.outputs import neutralise_frame
+
+    pacsv.write_csv(to_arrow(neutralise_frame(df)), str(path),
+                    pacsv.WriteOptions(quoting_style="needed"))
 
 
 # ----------------------------------------------------------------------------------------------

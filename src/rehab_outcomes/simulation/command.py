@@ -58,10 +58,13 @@ def simulate(
     Writes OUT/episodes.csv (the data contract), OUT/visits.csv or .parquet (weekly to
     fortnightly visits while in care) and OUT/truth.json (parameters, seed, package version and
     the true log hazard ratios of both outcomes, named as the analysis names its Cox terms).
+    All files are moved into OUT together once written; a failed run changes nothing.
     """
-    from rehab_outcomes.simulation.cohort import simulate_cohort
+    from rehab_outcomes.outputs import guard_inputs
+    from rehab_outcomes.simulation.cohort import MANAGED_OUTPUTS, simulate_cohort
     from rehab_outcomes.simulation.scenarios import load_params
 
+    guard_inputs([config], out, MANAGED_OUTPUTS)
     params = load_params(scenario, config)
     cohort = simulate_cohort(n, seed, params, design=design.value, scenario=scenario)
     paths = cohort.write(out, visits_format=visits_format.value)
