@@ -26,6 +26,24 @@ from rehab_outcomes.contract.docs import contract_markdown
         ("PK00001234x", None),
         ("2024-01-08", None),
         ("north", None),
+        # anywhere in the text, not only whole cells
+        ("Leeds zoe.x@example.org", "e-mail"),
+        ("Leeds 07700 900123", "phone number"),
+        ("seen 2024-01-08 07700 900123", "phone number"),
+        ("ref 401 023 2137.", "NHS number"),
+        ("EP_4010232137", "NHS number"),
+        ("0044 7700 900123", "phone number"),
+        ("212.555.0199", "phone number"),
+        # glued to letters, decimals, dates and bare North American shapes are not identifying
+        ("K07700900123", None),
+        ("EP4010232137", None),
+        ("4010232137.5", None),
+        ("1234567890.5", None),
+        ("0.1234567890", None),
+        ("1 234 567 890", None),
+        ("2024-01-08 12:30:45", None),
+        ("20240108123045", None),
+        ("a@b", None),
     ],
 )
 def test_identifying_kind(value: str, kind: str | None) -> None:
@@ -72,3 +90,35 @@ def test_docs_name_every_column_and_rule() -> None:
             assert f"`{name}`" in md
         for check in schema.checks:
             assert f"`{check.name}`" in md
+
+
+def test_vectorised_digit_cells_agree_with_the_cell_by_cell_rules() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    values = []
+    for length in range(8, 19):
+        for zeros in (0, 1, 2, 3):
+            for _ in range(60):
+                body = "".join(rng.choice(list("0123456789"), length - zeros))
+                values.append("0" * zeros + body)
+    values += ["4010232137", "07700900123", "123456789", "000123456", "666123456", "00447700900123"]
+    scan = pii._scan_arrow(pd.Series(values, dtype="string[pyarrow]").array._pa_array)
+    for i, text in enumerate(values):
+        strong, bare10, bare_nhs, bare_other = pii._scan_cell(f" {text} ")
+        assert strong == scan.strong[i] == 0, text
+        assert (bare10, bare_nhs, bare_other) == (scan.bare10[i], scan.bare_nhs[i],
+                                                  scan.bare_other[i]), text
+
+
+def test_few_distinct_values_are_scanned_once_with_the_same_result() -> None:
+    many = pd.Series(["north", "south", "Leeds 07700 900123", None] * 6000, dtype="string[pyarrow]")
+    kinds = pii.identifying_kind(many)
+    assert (kinds.isna() | (kinds == "phone number")).all()
+    assert int((kinds == "phone number").sum()) == 6000
+    assert kinds.iloc[2] == "phone number" and pd.isna(kinds.iloc[3])
+
+
+def test_formula_prefix() -> None:
+    values = pd.Series(["=1+1", "+x", "-x", "@x", "\tx", "\rx", "x=1", "north-east", "", None])
+    assert pii.formula_prefix(values).tolist() == [True] * 6 + [False] * 4

@@ -373,3 +373,19 @@ def test_columns_ignored_lists_only_harmless_names() -> None:
 def test_masked_file_name(path: str, expected: str) -> None:
     assert pii.masked_file_name(path) == expected
     assert pii.masked_file_name(Path(path)) == expected
+
+
+def test_every_name_the_privacy_docs_list_is_identifying() -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    table = text[text.index("| language | names |"):].split("\n\n", 1)[0].splitlines()[2:]
+    checked = 0
+    for line in table:
+        for cell in line.strip("|").split("|")[1:]:
+            for entry in cell.split(","):
+                entry = entry.strip().replace("(s)", "")
+                if entry and "/" not in entry:
+                    assert pii.is_identifying_column_name(entry), entry
+                    checked += 1
+    assert checked > 100

@@ -86,6 +86,7 @@ BARE_SHARE = 0.5
 
 # Arrow (RE2) prefilter: nine digits or more (separators allowed) not glued to a letter/digit.
 _PREFILTER_NUM = r"(?:^|[^\pL\pN])[+(]?[0-9](?:[\s\-.()]*[0-9]){8}"
+_PREFILTER = "@|" + _PREFILTER_NUM
 _BOUNDARY_L = r"(?<![^\W_])(?<![0-9][.,])"
 _BOUNDARY_R = r"(?![^\W_])(?![.,][0-9])"
 _NHS = re.compile(_BOUNDARY_L + r"([0-9]{3})([ -]?)([0-9]{3})([ -]?)([0-9]{4})" + _BOUNDARY_R)
@@ -223,61 +224,92 @@ def as_arrow_text(values: pd.Series) -> pa.ChunkedArray:
     return s.array._pa_array
 
 
+def _empty_scan(n: int, present: np.ndarray) -> _Scan:
+    return _Scan(np.zeros(n, dtype=np.int8), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool),
+                 np.zeros(n, dtype=np.int8), present)
+
+
 def _scan(values: pd.Series) -> _Scan:
+    """Findings for every cell of a column."""
     n = len(values)
-    strong = np.zeros(n, dtype=np.int8)
-    bare_other = np.zeros(n, dtype=np.int8)
-    bare10 = np.zeros(n, dtype=bool)
-    bare_nhs = np.zeros(n, dtype=bool)
     if n == 0:
-        return _Scan(strong, bare10, bare_nhs, bare_other, np.zeros(0, dtype=bool))
+        return _empty_scan(0, np.zeros(0, dtype=bool))
     arr = as_arrow_text(values)
+    if n >= 20_000 and len(pc.unique(arr.slice(0, 4096))) <= 256:
+        # few distinct values (site, category columns): scan each distinct value once
+        uniq = pc.unique(arr)
+        if len(uniq) <= n // 16:
+            u = _scan_arrow(uniq)
+            present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
+            if not (u.strong.any() or u.bare10.any() or u.bare_other.any()):
+                return _empty_scan(n, present)
+            pos = pc.fill_null(pc.index_in(arr, value_set=uniq), len(uniq))
+            pos = pos.to_numpy(zero_copy_only=False)
+            return _Scan(*(np.append(a, np.zeros(1, dtype=a.dtype))[pos]
+                           for a in (u.strong, u.bare10, u.bare_nhs, u.bare_other)), present)
+    return _scan_arrow(arr)
+
+
+def _scan_arrow(arr: pa.Array | pa.ChunkedArray) -> _Scan:
+    n = len(arr)
     present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-    cand = pc.or_kleene(pc.match_substring(arr, "@"), pc.match_substring_regex(arr, _PREFILTER_NUM))
-    cand = pc.fill_null(cand, False).to_numpy(zero_copy_only=False)
-    idx = np.flatnonzero(cand)
+    scan = _empty_scan(n, present)
+    cand = pc.fill_null(pc.match_substring_regex(arr, _PREFILTER), False)
+    idx = np.flatnonzero(cand.to_numpy(zero_copy_only=False))
     if not len(idx):
-        return _Scan(strong, bare10, bare_nhs, bare_other, present)
+        return scan
     sub = pc.take(arr, pa.array(idx))
     trimmed = pc.utf8_trim_whitespace(sub)
     digits_only = pc.fill_null(pc.match_substring_regex(trimmed, r"^[0-9]+$"), False)
     digits_only = digits_only.to_numpy(zero_copy_only=False)
     if digits_only.any():
         _scan_bare_digits(pc.filter(trimmed, pa.array(digits_only)), idx[digits_only],
-                          bare10, bare_nhs, bare_other)
+                          scan.bare10, scan.bare_nhs, scan.bare_other)
     rest = idx[~digits_only]
     for i, text in zip(rest, pc.take(arr, pa.array(rest)).to_pylist(), strict=True):
-        strong[i], bare10[i], bare_nhs[i], bare_other[i] = _scan_cell(text)
-    return _Scan(strong, bare10, bare_nhs, bare_other, present)
+        scan.strong[i], scan.bare10[i], scan.bare_nhs[i], scan.bare_other[i] = _scan_cell(text)
+    return scan
 
 
 def _scan_bare_digits(digits: pa.ChunkedArray, rows: np.ndarray, bare10: np.ndarray,
                       bare_nhs: np.ndarray, bare_other: np.ndarray) -> None:
-    """Vectorised findings for cells that are digits only (same rules as :func:`_scan_cell`)."""
-    s = pd.Series(digits.to_numpy(zero_copy_only=False), dtype=object)
-    length = pc.utf8_length(digits).to_numpy(zero_copy_only=False)
-    first2 = s.str.slice(0, 2)
-    third = s.str.slice(2, 3)
-    # NHS: exactly 10 digits
+    """Vectorised findings for cells that are ASCII digits only (same rules as
+    :func:`_scan_cell`), read straight from the Arrow buffers."""
+    arr = digits.combine_chunks() if isinstance(digits, pa.ChunkedArray) else digits
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=off_type)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    starts, length = offsets[:-1], np.diff(offsets)
+
+    def matrix(sel: np.ndarray, width: int) -> np.ndarray:
+        return (data[starts[sel][:, None] + np.arange(width)] - 48).astype(np.int64)
+
+    # NHS: exactly 10 digits, modulus-11 check digit
     ten = length == 10
     if ten.any():
         bare10[rows[ten]] = True
-        arr = np.frombuffer("".join(s[ten]).encode("ascii"), dtype=np.uint8).reshape(-1, 10) - 48
-        total = (arr[:, :9].astype(np.int64) * _NHS_WEIGHTS).sum(axis=1)
-        check = 11 - total % 11
+        d = matrix(ten, 10)
+        check = 11 - (d[:, :9] * _NHS_WEIGHTS).sum(axis=1) % 11
         check = np.where(check == 11, 0, check)
-        bare_nhs[rows[ten]] = (check != 10) & (check == arr[:, 9])
+        bare_nhs[rows[ten]] = (check != 10) & (check == d[:, 9])
     # phone: trunk 0[1-9] with 10-11 digits; 00[1-9] with 11-17 digits
-    trunk = (s.str.slice(0, 1) == "0").to_numpy() & (first2 != "00").to_numpy() & (length >= 10) & (length <= 11)
-    intl = (first2 == "00").to_numpy() & (third != "0").to_numpy() & (length >= 11) & (length <= 17)
-    bare_other[rows[trunk | intl]] = _PHONE_K
-    # SSN: exactly 9 digits
+    long_ = length >= 10
+    if long_.any():
+        first3 = np.zeros((len(length), 3), dtype=np.int64)
+        first3[long_] = matrix(long_, 3)
+        trunk = long_ & (length <= 11) & (first3[:, 0] == 0) & (first3[:, 1] != 0)
+        intl = long_ & (length >= 11) & (length <= 17) & (first3[:, 0] == 0) & (first3[:, 1] == 0) \
+            & (first3[:, 2] != 0)
+        bare_other[rows[trunk | intl]] = _PHONE_K
+    # SSN: exactly 9 digits; area not 000, 666 or 9xx, group not 00, serial not 0000
     nine = length == 9
     if nine.any():
-        n9 = s[nine]
-        area, group, serial = n9.str.slice(0, 3), n9.str.slice(3, 5), n9.str.slice(5, 9)
-        ok = ((area != "000") & (area != "666") & ~area.str.startswith("9") & (group != "00")
-              & (serial != "0000")).to_numpy(dtype=bool)
+        d = matrix(nine, 9)
+        area = d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
+        group = d[:, 3] * 10 + d[:, 4]
+        serial = d[:, 5:].sum(axis=1)
+        ok = (area != 0) & (area != 666) & (area < 900) & (group != 0) & (serial != 0)
         bare_other[rows[nine][ok]] = _SSN_K
 
 
@@ -333,12 +365,16 @@ def identifying_column_kind(values: pd.Series, bare_share: float = BARE_SHARE) -
     return str(_KIND_NAMES[int(np.argmax(counts))])
 
 
+_FORMULA_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r"])
+
+
 def formula_prefix(values: pd.Series) -> pd.Series:
     """True where a value begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
     (a spreadsheet would run it as a formula)."""
     if len(values) == 0:
         return pd.Series([], index=values.index, dtype=bool)
-    hit = pc.match_substring_regex(as_arrow_text(values), r"^[=+\-@\t\r]")
+    first = pc.utf8_slice_codeunits(as_arrow_text(values), 0, 1)
+    hit = pc.is_in(first, value_set=_FORMULA_FIRST)
     return pd.Series(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), index=values.index)
 
 
@@ -363,7 +399,7 @@ IDENTIFYING_NAME_SUBSTRINGS = frozenset({
     "maidenname", "nickname", "forename", "username", "patientname", "clientname", "personname",
     "vorname", "nachname", "familienname", "geburtsname", "prenom", "nomdefamille",
     "nomdenaissance", "nomdusage", "apellido", "nombrecompleto", "nombrepaciente",
-    "nombredelpaciente", "cognome", "nomecompleto", "sobrenome", "voornaam", "achternaam",
+    "nombredelpaciente", "cognome", "nomecompleto", "sobrenome", "apelido", "voornaam", "achternaam",
     "familienaam", "tussenvoegsel", "fornavn", "efternavn", "etternavn", "fornamn", "efternamn",
     "etunimi", "sukunimi", "nazwisko",
     # e-mail and phone
@@ -384,7 +420,7 @@ IDENTIFYING_NAME_SUBSTRINGS = frozenset({
     "sozialversicherung", "versicherungsnummer", "versichertennummer", "insurancenumber",
     "nationalinsurance", "numerosecu", "burgerservicenummer", "personnummer", "personnr",
     "fodselsnummer", "cprnummer", "henkilotunnus", "pesel", "codicefiscale", "tesserasanitaria",
-    "cartaocidadao", "passport", "passeport", "pasaporte", "passaporto", "paspoort",
+    "cartaocidadao", "cartaodecidadao", "passport", "passeport", "pasaporte", "passaport", "paspoort",
     "reisepass", "personalausweis", "drivinglicence", "driverslicense", "driverslicence",
     "nextofkin",
 })
