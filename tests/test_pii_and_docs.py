@@ -122,3 +122,23 @@ def test_few_distinct_values_are_scanned_once_with_the_same_result() -> None:
 def test_formula_prefix() -> None:
     values = pd.Series(["=1+1", "+x", "-x", "@x", "\tx", "\rx", "x=1", "north-east", "", None])
     assert pii.formula_prefix(values).tolist() == [True] * 6 + [False] * 4
+
+
+def test_prefilter_lets_through_every_cell_the_exact_rules_flag() -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(4)
+    alphabet = list("0123456789" * 6 + "0000 --..()++@@aK_,/:") + ["\u00a0", "é", "\t", "١"]
+    texts = ["".join(rng.choice(alphabet, rng.integers(5, 30))) for _ in range(20_000)]
+    texts += ["Leeds zoe.x@example.org", "tel+44 7700 900123", "tel(0161) 496 0000",
+              "07700\u00a0900123", "(212)\u00a0555-0199", "x 1-212-555-0199", "(+44) 7700 900123",
+              "401 023 2137", "123 45 6789", "EP_4010232137", "0044 7700 900123"]
+    passed = pc.match_substring_regex(pa.array(texts), pii._PREFILTER).to_pylist()
+    flagged = 0
+    for text, ok in zip(texts, passed, strict=True):
+        if any(pii._scan_cell(text)):
+            flagged += 1
+            assert ok, repr(text)
+    assert flagged > 250
