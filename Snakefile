@@ -1,4 +1,6 @@
 # rehab-outcomes workflow: set-up only; rules live in workflow/rules/, logic in the package.
+# Settings: config/config.yaml (generated defaults) overlaid with --configfile FILE (e.g. `make run
+# CONFIG=my.yaml`); every output goes under the config's outdir.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -11,6 +13,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/run_config.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/analyse.smk"

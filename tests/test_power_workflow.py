@@ -90,13 +90,13 @@ def test_dry_run_scatters_by_scenario_and_chunk(small: Path) -> None:
             assert f"results/power/chunks/{scenario}/{chunk}/power.csv" in out
             assert f"--scenario {scenario} --chunk {chunk} " in out
         assert f"results/power/{scenario}/power.csv" in out
-    shells = [line for line in out.splitlines() if " -m rehab_outcomes power " in line]
+    shells = [line for line in out.splitlines() if f"{CLI} power " in line]
     assert len(shells) == 4
     for line in shells:
         assert "--n-per-arm 20,30 " in line and "--trials 6 " in line and "--seed 3 " in line
         assert "--test logrank " in line and "--design randomised " in line
         assert "--alpha 0.05 " in line and "--n-chunks 2 " in line
-    gathers = [line for line in out.splitlines() if " -m rehab_outcomes power-gather " in line]
+    gathers = [line for line in out.splitlines() if f"{CLI} power-gather " in line]
     # one gather per scenario and one over all chunk folders of all scenarios
     assert len(gathers) == 3
     everything = [g for g in gathers if "--out results/power " in g]

@@ -60,6 +60,15 @@ def test_defaults_are_stated_once() -> None:
             assert sub["default"] == cfg[section], section
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
+def test_every_example_config_is_valid(name: str) -> None:
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    settings = load_settings(cfg)
+    jsonschema.validate(cfg, json_schema())
+    if name != "config.yaml":
+        assert settings.outdir != "results", "an example run gets its own outdir"
+
+
 def test_names_come_from_the_contract_and_the_simulator() -> None:
     columns = set(Episodes.to_schema().columns)
     assert set(COVARIATES) <= columns

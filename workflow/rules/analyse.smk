@@ -3,42 +3,47 @@
 
 rule analyse:
     input:
-        episodes="results/validate/episodes.valid.parquet",
-        validation="results/validate/validation.json",
-        visits="results/validate/visits.valid.parquet" if has_visits() else [],
+        episodes=f"{OUT}/validate/episodes.valid.parquet",
+        validation=f"{OUT}/validate/validation.json",
+        visits=f"{OUT}/validate/visits.valid.parquet" if has_visits() else [],
+        run_config=RUN_CONFIG,
     output:
         summary=report(
-            "results/analyse/summary.json",
+            f"{OUT}/analyse/summary.json",
             caption="../report/summary.rst",
             category="Analysis",
         ),
         claims=report(
-            "results/analyse/claims.csv",
+            f"{OUT}/analyse/claims.csv",
             caption="../report/claims.rst",
             category="Analysis",
         ),
         reported=[
             report(
-                f"results/analyse/{table}.csv",
+                f"{OUT}/analyse/{table}.csv",
                 caption=f"../report/{table}.rst",
                 category="Tables",
             )
             for table in REPORTED_TABLES
         ],
-        tables=expand(
-            "results/analyse/{table}.csv",
-            table=[
-                t for t in analyse_tables() if t not in ["claims", *REPORTED_TABLES]
-            ],
-        ),
+        tables=[
+            f"{OUT}/analyse/{table}.csv"
+            for table in analyse_tables()
+            if table not in ["claims", *REPORTED_TABLES]
+        ],
     log:
-        "results/logs/analyse.log",
+        f"{LOGS}/analyse.log",
+    benchmark:
+        f"{BENCH}/analyse.tsv"
     conda:
         "../envs/rehab-outcomes.yaml"
+    threads: 1
     params:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output.summary).parent,
-        options=analyse_options(),
+        options=lambda wildcards: analyse_args(),
     shell:
-        "{params.cli} analyse {input.episodes} --validation {input.validation} "
-        "{params.options} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} analyse {input.episodes:q} --validation {input.validation:q} "
+        "{params.options:q} --run-config {input.run_config:q} --out {params.outdir:q} "
+        "> {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"

@@ -1,13 +1,31 @@
-# Shared helpers of the workflow: config validation and input functions.
+# Shared helpers of the workflow: the validated settings, output paths and command-line options.
+#
+# Every setting is read from SETTINGS (rehab_outcomes.settings.Settings: types, defaults and
+# descriptions stated once). Every value that reaches a shell command is passed as a list of
+# arguments and quoted there with {params.x:q} (Snakemake quotes each element with shlex.quote);
+# params taken from the config are functions, so that Snakemake never reads braces in them as
+# wildcards (paths cannot hold braces: the settings refuse them).
+import json
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from rehab_outcomes.reporting.figures_command import expected_figures
+from rehab_outcomes.settings import load_settings
 from rehab_outcomes.survival.pipeline import IPTW_TABLES, TABLES, VISIT_TABLES
 
+# Refuses a bad config with an error naming each key at fault; then the same check by the JSON
+# Schema generated from the settings (which also fills in the defaults of `config`).
+SETTINGS = load_settings(config)
 validate(config, schema="../schemas/config.schema.yaml")
+
+# Every output of the run lies under the config's outdir.
+OUT = Path(SETTINGS.outdir).as_posix()
+LOGS = f"{OUT}/logs"
+BENCH = f"{OUT}/benchmarks"
+# The merged config that ran (every key, defaults filled in).
+RUN_CONFIG = f"{OUT}/config/config.json"
 
 # Analysis tables shown in the Snakemake report, each with workflow/report/<table>.rst as caption.
 REPORTED_TABLES = [
@@ -19,114 +37,131 @@ REPORTED_TABLES = [
     "rmst",
 ]
 
-# The package is installed in the same environment as Snakemake: call its CLI through it.
-CLI = f"{sys.executable} -m rehab_outcomes"
+# The package's entry point, installed beside Snakemake (quoted where used).
+CLI = str(Path(sys.executable).with_name("rehab-outcomes"))
+
+# Each shell command sends its output to {log}; `|| { tail -n 20 {log:q} >&2; exit 1; }` then
+# shows the end of the log in Snakemake's output when the command fails.
 
 
 def is_simulated():
-    return config["source"] == "simulate"
+    return SETTINGS.source == "simulate"
 
 
 def episodes_input():
     """The export that the validate rule reads."""
     if is_simulated():
-        return "results/simulate/episodes.csv"
-    return config["records"]["episodes"]
+        return f"{OUT}/simulate/episodes.csv"
+    return SETTINGS.records.episodes
 
 
 def visits_input():
     """The visits table (or nothing) that the validate rule reads."""
     if is_simulated():
-        return "results/simulate/visits.csv"
-    return config["records"].get("visits") or []
+        return f"{OUT}/simulate/visits.csv"
+    return SETTINGS.records.visits or []
 
 
 def has_visits():
     return bool(visits_input())
 
 
+def mapping_input():
+    """The clinic's mapping file (or nothing)."""
+    if is_simulated():
+        return []
+    return SETTINGS.records.mapping or []
+
+
 def validate_outputs():
     out = [
-        "results/validate/episodes.valid.parquet",
-        "results/validate/quarantine.csv",
-        "results/validate/validation.json",
+        f"{OUT}/validate/episodes.valid.parquet",
+        f"{OUT}/validate/quarantine.csv",
+        f"{OUT}/validate/validation.json",
     ]
     if has_visits():
         out += [
-            "results/validate/visits.valid.parquet",
-            "results/validate/visits_quarantine.csv",
+            f"{OUT}/validate/visits.valid.parquet",
+            f"{OUT}/validate/visits_quarantine.csv",
         ]
     return out
 
 
-def validate_options():
-    opts = []
+def validate_args():
+    """Options of `rehab-outcomes validate`, one list element per argument."""
+    args = []
     if has_visits():
-        opts.append(f"--visits {visits_input()}")
-    rec = config.get("records", {})
-    if not is_simulated() and rec.get("sheet") is not None:
-        opts.append(f"--sheet {rec['sheet']}")
-    if not is_simulated() and rec.get("recode"):
-        opts.append(f"--recode {rec['recode']}")
-    if config.get("validate", {}).get("strict"):
-        opts.append("--strict")
-    return " ".join(opts)
-
-
-def simulate_options():
-    sim = config.get("simulate", {})
-    opts = [
-        f"--n {sim.get('n', 3000)}",
-        f"--seed {sim.get('seed', 20261129)}",
-        f"--design {sim.get('design', 'randomised')}",
-        f"--scenario {sim.get('scenario', 'default')}",
+        args += ["--visits", visits_input()]
+    records = SETTINGS.records
+    if not is_simulated() and records.sheet is not None:
+        args += ["--sheet", str(records.sheet)]
+    if mapping_input():
+        args += ["--mapping", mapping_input()]
+    args += [
+        "--max-quarantined-share",
+        repr(SETTINGS.validate_.max_quarantined_share),
     ]
-    if sim.get("params"):
-        opts.append(f"--config {sim['params']}")
-    return " ".join(opts)
+    if SETTINGS.validate_.strict:
+        args.append("--strict")
+    return args
 
 
-def analysis_setting(key, default):
-    return config.get("analysis", {}).get(key, default)
+def simulate_params_input():
+    """The simulator's parameter overrides file (or nothing)."""
+    return SETTINGS.simulate.params or []
+
+
+def simulate_args():
+    """Options of `rehab-outcomes simulate`."""
+    sim = SETTINGS.simulate
+    args = ["--n", str(sim.n), "--seed", str(sim.seed), "--design", sim.design]
+    args += ["--scenario", sim.scenario]
+    if sim.params:
+        args += ["--config", sim.params]
+    return args
 
 
 def analyse_tables():
     tables = list(TABLES)
-    if analysis_setting("adjust", "none") == "iptw":
+    if SETTINGS.analysis.adjust == "iptw":
         tables += list(IPTW_TABLES)
     if has_visits():
         tables += list(VISIT_TABLES)
     return tables
 
 
-def analyse_options():
-    covariates = analysis_setting("covariates", None)
-    opts = [
-        f"--tau {analysis_setting('tau', 26)}",
-        f"--conf-type {analysis_setting('conf_type', 'log')}",
-        f"--adjust {analysis_setting('adjust', 'none')}",
+def analyse_args():
+    """Options of `rehab-outcomes analyse`."""
+    analysis = SETTINGS.analysis
+    args = [
+        "--tau",
+        repr(analysis.tau),
+        "--conf-type",
+        analysis.conf_type,
+        "--adjust",
+        analysis.adjust,
+        "--covariates",
+        ",".join(analysis.covariates),
     ]
-    if covariates:
-        opts.append(f"--covariates {','.join(covariates)}")
     if has_visits():
-        opts.append("--visits results/validate/visits.valid.parquet")
-    return " ".join(opts)
+        args += ["--visits", f"{OUT}/validate/visits.valid.parquet"]
+    return args
 
 
 def figure_stems():
-    return expected_figures(analysis_setting("adjust", "none"), has_visits())
+    return expected_figures(SETTINGS.analysis.adjust, has_visits())
 
 
-def config_file():
-    """The config file the run was started with (shown in the dashboard's provenance)."""
-    files = list(getattr(workflow, "configfiles", []) or [])
-    return files[-1] if files else "config/config.yaml"
+def run_config_json():
+    """The merged config as JSON text (the run_config rule records it)."""
+    return json.dumps(SETTINGS.model_dump(mode="json", by_alias=True), sort_keys=True)
 
 
 def final_outputs():
     return [
+        RUN_CONFIG,
         *validate_outputs(),
-        "results/analyse/summary.json",
-        *expand("results/figures/{stem}.png", stem=figure_stems()),
-        "results/dashboard/index.html",
+        f"{OUT}/analyse/summary.json",
+        *expand(f"{OUT}/figures/{{stem}}.png", stem=figure_stems()),
+        f"{OUT}/dashboard/index.html",
     ]

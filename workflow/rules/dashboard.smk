@@ -3,22 +3,27 @@
 
 rule dashboard:
     input:
-        episodes="results/validate/episodes.valid.parquet",
-        validation="results/validate/validation.json",
+        episodes=f"{OUT}/validate/episodes.valid.parquet",
+        validation=f"{OUT}/validate/validation.json",
+        run_config=RUN_CONFIG,
     output:
         report(
-            "results/dashboard/index.html",
+            f"{OUT}/dashboard/index.html",
             caption="../report/dashboard.rst",
             category="Dashboard",
         ),
     log:
-        "results/logs/dashboard.log",
+        f"{LOGS}/dashboard.log",
+    benchmark:
+        f"{BENCH}/dashboard.tsv"
     conda:
         "../envs/rehab-outcomes.yaml"
+    threads: 1
     params:
         cli=CLI,
-        threshold=config.get("dashboard", {}).get("threshold", 11),
-        config_file=config_file(),
+        threshold=str(SETTINGS.dashboard.threshold),
     shell:
-        "{params.cli} dashboard {input.episodes} --validation {input.validation} "
-        "--config {params.config_file} --threshold {params.threshold} --out {output} > {log} 2>&1"
+        "{params.cli:q} dashboard {input.episodes:q} --validation {input.validation:q} "
+        "--run-config {input.run_config:q} --threshold {params.threshold:q} --out {output:q} "
+        "> {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"

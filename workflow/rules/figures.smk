@@ -3,18 +3,18 @@
 
 rule figures:
     input:
-        summary="results/analyse/summary.json",
+        summary=f"{OUT}/analyse/summary.json",
         tables=rules.analyse.output.tables,
         reported=rules.analyse.output.reported,
     output:
         png=report(
-            expand("results/figures/{stem}.png", stem=figure_stems()),
+            [f"{OUT}/figures/{stem}.png" for stem in figure_stems()],
             caption="../report/figures.rst",
             category="Figures",
         ),
-        svg=expand("results/figures/{stem}.svg", stem=figure_stems()),
+        svg=[f"{OUT}/figures/{stem}.svg" for stem in figure_stems()],
     log:
-        "results/logs/figures.log",
+        f"{LOGS}/figures.log",
     conda:
         "../envs/rehab-outcomes.yaml"
     params:
@@ -22,4 +22,5 @@ rule figures:
         analysis=lambda wildcards, input: Path(input.summary).parent,
         outdir=lambda wildcards, output: Path(output.svg[0]).parent,
     shell:
-        "{params.cli} figures {params.analysis} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} figures {params.analysis:q} --out {params.outdir:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"

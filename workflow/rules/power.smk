@@ -4,40 +4,54 @@
 
 import re
 
-POWER = config.get("power", {})
-POWER_SCENARIOS = list(POWER.get("scenarios", ["default"]))
-POWER_CHUNKS = [str(i) for i in range(1, int(POWER.get("chunks", 4)) + 1)]
-# Scenario names are exactly those of the config; chunks are numbered 1..chunks.
+POWER = SETTINGS.power
+# Scenario names are the config's (validated against the simulator's presets); chunks are
+# numbered 1..chunks.
+POWER_SCENARIOS = list(POWER.scenarios)
+POWER_CHUNKS = [str(i) for i in range(1, POWER.chunks + 1)]
 POWER_SCENARIO_RE = "|".join(map(re.escape, POWER_SCENARIOS))
 
-
 # Options shared by every chunk: the grid, its seed and the number of chunks.
-POWER_OPTIONS = (
-    f"--n-per-arm {','.join(str(int(v)) for v in POWER.get('n_per_arm', [50, 100, 200]))} "
-    f"--design {POWER.get('design', 'randomised')} --trials {int(POWER.get('trials', 1000))} "
-    f"--alpha {POWER.get('alpha', 0.05)} --seed {int(POWER.get('seed', 1))} "
-    f"--test {POWER.get('test', 'cox')} --n-chunks {len(POWER_CHUNKS)}"
-)
-POWER_CHUNK_CSV = "results/power/chunks/{scenario}/{chunk}/power.csv"
+POWER_ARGS = [
+    "--n-per-arm",
+    ",".join(str(n) for n in POWER.n_per_arm),
+    "--design",
+    POWER.design,
+    "--trials",
+    str(POWER.trials),
+    "--alpha",
+    repr(POWER.alpha),
+    "--seed",
+    str(POWER.seed),
+    "--test",
+    POWER.test,
+    "--n-chunks",
+    str(len(POWER_CHUNKS)),
+]
+POWER_CHUNK_CSV = f"{OUT}/power/chunks/{{scenario}}/{{chunk}}/power.csv"
 
 
 rule power_chunk:
     output:
         POWER_CHUNK_CSV,
     log:
-        "results/logs/power/chunks/{scenario}/{chunk}.log",
+        f"{LOGS}/power/chunks/{{scenario}}/{{chunk}}.log",
+    benchmark:
+        f"{BENCH}/power/chunks/{{scenario}}/{{chunk}}.tsv"
     wildcard_constraints:
         scenario=POWER_SCENARIO_RE,
         chunk="|".join(POWER_CHUNKS),
     conda:
         "../envs/rehab-outcomes.yaml"
+    threads: 2
     params:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output[0]).parent,
-        options=POWER_OPTIONS,
+        options=POWER_ARGS,
     shell:
-        "{params.cli} power --scenario {wildcards.scenario} --chunk {wildcards.chunk} "
-        "{params.options} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} power --scenario {wildcards.scenario:q} --chunk {wildcards.chunk:q} "
+        "{params.options:q} --out {params.outdir:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
 
 
 rule power_gather_scenario:
@@ -46,9 +60,9 @@ rule power_gather_scenario:
             POWER_CHUNK_CSV, scenario=wildcards.scenario, chunk=POWER_CHUNKS
         ),
     output:
-        "results/power/{scenario}/power.csv",
+        f"{OUT}/power/{{scenario}}/power.csv",
     log:
-        "results/logs/power/{scenario}.log",
+        f"{LOGS}/power/{{scenario}}.log",
     wildcard_constraints:
         scenario=POWER_SCENARIO_RE,
     conda:
@@ -56,33 +70,35 @@ rule power_gather_scenario:
     params:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output[0]).parent,
-        dirs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input),
+        dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
     shell:
-        "{params.cli} power-gather {params.dirs} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} power-gather {params.dirs:q} --out {params.outdir:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
 
 
 rule power_gather:
     input:
         expand(POWER_CHUNK_CSV, scenario=POWER_SCENARIOS, chunk=POWER_CHUNKS),
     output:
-        "results/power/power.csv",
+        f"{OUT}/power/power.csv",
     log:
-        "results/logs/power/power.log",
+        f"{LOGS}/power/power.log",
     conda:
         "../envs/rehab-outcomes.yaml"
     params:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output[0]).parent,
-        dirs=lambda wildcards, input: " ".join(str(Path(p).parent) for p in input),
+        dirs=lambda wildcards, input: [str(Path(p).parent) for p in input],
     shell:
-        "{params.cli} power-gather {params.dirs} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} power-gather {params.dirs:q} --out {params.outdir:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
 
 
 # Target of the whole grid: the table of all scenarios and one table per scenario.
 rule power:
     input:
-        "results/power/power.csv",
-        expand("results/power/{scenario}/power.csv", scenario=POWER_SCENARIOS),
+        f"{OUT}/power/power.csv",
+        expand(f"{OUT}/power/{{scenario}}/power.csv", scenario=POWER_SCENARIOS),
     log:
-        "results/logs/power/target.log",
+        f"{LOGS}/power/target.log",
     localrule: True

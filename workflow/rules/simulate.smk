@@ -2,17 +2,23 @@
 
 
 rule simulate:
+    input:
+        params=simulate_params_input(),
     output:
-        episodes="results/simulate/episodes.csv",
-        visits="results/simulate/visits.csv",
-        truth="results/simulate/truth.json",
+        episodes=f"{OUT}/simulate/episodes.csv",
+        visits=f"{OUT}/simulate/visits.csv",
+        truth=f"{OUT}/simulate/truth.json",
     log:
-        "results/logs/simulate.log",
+        f"{LOGS}/simulate.log",
+    benchmark:
+        f"{BENCH}/simulate.tsv"
     conda:
         "../envs/rehab-outcomes.yaml"
+    threads: 1
     params:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output.truth).parent,
-        options=simulate_options(),
+        options=lambda wildcards: simulate_args(),
     shell:
-        "{params.cli} simulate {params.options} --out {params.outdir} > {log} 2>&1"
+        "{params.cli:q} simulate {params.options:q} --out {params.outdir:q} > {log:q} 2>&1 "
+        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
