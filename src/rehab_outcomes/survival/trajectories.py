@@ -1,34 +1,76 @@
 """Pain trajectories over the visits of an episode: a linear mixed model by arm.
 
-:class:`PainTrajectoryModel` fits ``pain_nrs ~ week * arm`` with a random intercept and a random
-slope of ``week`` per episode (statsmodels ``MixedLM``), where ``week`` counts weeks since the
-episode's first visit and ``rest_only`` is the reference arm.
+The outcome is the pain score (NRS 0–10) **recorded at clinic visits** (:data:`OUTCOME_LABEL`),
+``week`` counts weeks since the episode's first visit, and ``rest_only`` is the reference arm.
+:class:`PainTrajectoryModel` fits, by REML with statsmodels ``MixedLM``, the model that R's lme4
+writes as
+
+.. code-block:: r
+
+    lmer(pain_nrs ~ ns(week, df = 3) * arm + (1 + week10 | episode_id), REML = TRUE)
+
+with ``week10 = week / 10``: a natural cubic spline of time (the basis of R's
+``splines::ns``: boundary knots at the range of the visit weeks, interior knots at their
+quantiles) interacted with arm, so that each arm's mean curve follows the data, plus a random
+intercept and a random slope per episode. Every spline basis function is 0 at the lower
+boundary knot (week 0), so the ``arm:<arm>`` main effects are the estimated arm differences at
+the first visit — neither forced to 0 nor imposed. ``spline_df=None`` gives the straight-line
+model ``pain_nrs ~ week * arm`` instead.
+
+Besides the fixed effects the model reports the predicted mean pain per arm and week with a
+confidence band, the observed weekly means, a calibration summary (how far the observed weekly
+means lie from the model's mean) and observed means split by how long episodes stayed in
+follow-up. Runners leave care when they recover, so the visits are informatively missing: the
+mixed model's mean describes the whole arm under a missing-at-random assumption, the observed
+means describe those still attending — the by-follow-up table shows how different they are.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
-from scipy import stats
+from scipy import interpolate, stats
+from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from rehab_outcomes.contract.outcomes import DAYS_PER_WEEK
 from rehab_outcomes.contract.schema import ARMS, REFERENCE_ARM
 from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
 
+#: What the modelled outcome is (label for tables and figures).
+OUTCOME_LABEL = "Pain (NRS 0–10) recorded at clinic visits"
+#: Weeks per unit of the random slope's time variable (fitting only; estimates are per week).
+WEEK_UNIT = 10.0
+#: Default degrees of freedom of the natural spline of time.
+SPLINE_DF = 3
+#: Weeks with at least this many visits (per arm) enter the calibration summary.
+CALIBRATION_MIN_VISITS = 30
+#: Week of the last visit splitting episodes into follow-up patterns.
+PATTERN_CUTS: tuple[float, float] = (8.0, 16.0)
+
+SUMMARY_COLUMNS = ["term", "coef", "se", "lower", "upper", "p"]
+#: Output tables of a fitted model (see :meth:`PainTrajectoryModel.tables`) and their columns.
+TABLES: dict[str, list[str]] = {
+    "trajectories": SUMMARY_COLUMNS,
+    "trajectories_predicted": ["arm", "week", "pain_nrs", "lower", "upper"],
+    "trajectories_observed": ["arm", "week", "pain_nrs", "n"],
+    "trajectories_calibration": ["arm", "weeks", "visits", "mean_abs_diff", "max_abs_diff",
+                                 "mean_diff"],
+    "trajectories_calibration_weeks": ["arm", "week", "n", "observed", "predicted", "diff"],
+    "trajectories_by_pattern": ["arm", "followup", "week", "pain_nrs", "n", "episodes"],
+    "trajectories_variance": ["component", "estimate"],
+}
+
 _VISIT_COLUMNS = ("episode_id", "visit_date", "pain_nrs")
 _EPISODE_COLUMNS = ("episode_id", "arm", "first_visit_date")
 _ARM_RE = re.compile(r"C\(arm, Treatment\(reference='[^']*'\)\)\[T\.([^\]]+)\]")
 
-
-#: Weeks per model time unit (fitting only; every reported estimate is per week).
-WEEK_UNIT = 10.0
 
 def readable_term(term: str) -> str:
     """Turn a patsy term name into the toolkit's name (``arm:x``, ``week:arm:x``).
@@ -43,8 +85,191 @@ def readable_term(term: str) -> str:
     return _ARM_RE.sub(r"arm:\1", term)
 
 
+class NaturalSpline:
+    """Natural cubic spline basis, identical to R's ``splines::ns(x, df)`` (no intercept).
+
+    Interior knots sit at the quantiles (R's default type 7) of ``x`` at
+    ``1/df, ..., (df-1)/df``; boundary knots at the range of ``x``. The basis is the cubic
+    B-spline basis on those knots projected (by the same QR decomposition as R) onto the
+    functions with zero second derivative at both boundary knots; beyond them it continues
+    linearly, as R's ``predict`` of an ``ns`` basis.
+
+    Parameters
+    ----------
+    df
+        Degrees of freedom (number of basis columns), at least 1.
+
+    Examples
+    --------
+    >>> ns = NaturalSpline(df=3).fit(np.arange(0.0, 21.0))
+    >>> ns.knots_.tolist(), ns.boundary_knots_.tolist()
+    ([6.666666666666666, 13.333333333333332], [0.0, 20.0])
+    >>> ns.transform([0.0, 10.0]).round(4).tolist()
+    [[0.0, 0.0, 0.0], [0.3205, 0.4761, -0.2966]]
+    """
+
+    def __init__(self, df: int = SPLINE_DF) -> None:
+        if int(df) < 1:
+            raise AnalysisError("the spline needs at least 1 degree of freedom")
+        self.df = int(df)
+
+    def fit(self, x: Sequence[float] | np.ndarray) -> NaturalSpline:
+        """Place the knots on the values ``x``."""
+        x = np.asarray(x, dtype=float)
+        x = x[np.isfinite(x)]
+        if x.size == 0 or np.ptp(x) == 0:
+            raise AnalysisError("a spline of time needs at least two distinct times")
+        self.boundary_knots_ = np.array([x.min(), x.max()])
+        probs = np.linspace(0.0, 1.0, self.df + 1)[1:-1]
+        self.knots_ = np.quantile(x, probs) if probs.size else np.empty(0)
+        self._t = np.sort(np.concatenate([np.repeat(self.boundary_knots_, 4), self.knots_]))
+        n_basis = self._t.size - 4
+        # extrapolate=True: at the right boundary knot the last polynomial piece is used (the
+        # left limit), at the left one the first piece, as R's splineDesign
+        self._splines = [interpolate.BSpline(self._t, np.eye(n_basis)[j], 3, extrapolate=True)
+                         for j in range(n_basis)]
+        const = self._design(self.boundary_knots_, deriv=2)[:, 1:]
+        q, _ = np.linalg.qr(const.T, mode="complete")  # Householder, as R's qr()
+        self._proj = q[:, 2:]
+        return self
+
+    def _design(self, x: np.ndarray, deriv: int = 0) -> np.ndarray:
+        """B-spline basis (or its derivative) at ``x`` within the boundary knots."""
+        out = np.empty((x.size, len(self._splines)))
+        for j, b in enumerate(self._splines):
+            out[:, j] = (b.derivative(deriv) if deriv else b)(x)
+        return out
+
+    def transform(self, x: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The basis at ``x`` (``len(x) × df``); linear beyond the boundary knots."""
+        x = np.asarray(x, dtype=float)
+        lo, hi = self.boundary_knots_
+        full = np.zeros((x.size, len(self._splines)))
+        inside = (x >= lo) & (x <= hi)
+        full[inside] = self._design(x[inside])
+        for side, pivot in ((x < lo, lo), (x > hi, hi)):
+            if side.any():
+                at = np.array([pivot])
+                full[side] = self._design(at) + (x[side] - pivot)[:, None] * self._design(at, 1)
+        return full[:, 1:] @ self._proj
+
+
+def gls_covariance(
+    X: np.ndarray, z: np.ndarray, groups: np.ndarray, cov_re: np.ndarray, scale: float
+) -> np.ndarray:
+    """Covariance of the fixed effects given the variance parameters, ``σ² (X' V⁻¹ X)⁻¹``.
+
+    This is lme4's ``vcov()`` of a ``merMod``: ``V = I + Z Ψ Z'`` per episode with
+    ``Ψ = cov_re / σ²``; the inverse uses Woodbury's identity in the form
+    ``V⁻¹ = I - Z Ψ (I + Z'Z Ψ)⁻¹ Z'``, valid for a singular ``Ψ`` too. (statsmodels'
+    ``cov_params()`` instead inverts the observed information of all parameters jointly,
+    whose fixed-effect block differs from lme4's.)
+
+    Parameters
+    ----------
+    X
+        Fixed-effect design (rows sorted by group).
+    z
+        Random-effects design (``n × q``, same rows).
+    groups
+        Group label of each row; rows of a group must be contiguous.
+    cov_re
+        Random-effects covariance (``q × q``).
+    scale
+        Residual variance ``σ²``.
+    """
+    starts = _group_starts(groups)
+    q = z.shape[1]
+    psi = np.asarray(cov_re, dtype=float) / scale
+    ztx = np.add.reduceat(z[:, :, None] * X[:, None, :], starts, axis=0)  # G × q × p
+    ztz = np.add.reduceat(z[:, :, None] * z[:, None, :], starts, axis=0)  # G × q × q
+    m = psi @ np.linalg.inv(np.eye(q) + ztz @ psi)  # G × q × q
+    xtvx = X.T @ X - np.einsum("gkp,gkl,glr->pr", ztx, m, ztx)
+    return scale * np.linalg.inv(xtvx)
+
+
+def _group_starts(groups: np.ndarray) -> np.ndarray:
+    """First row of each group; the rows of a group must be contiguous."""
+    codes, _ = pd.factorize(groups)  # codes in order of first appearance
+    if np.any(np.diff(codes) < 0):
+        raise AnalysisError("rows of a group must be contiguous")
+    return np.flatnonzero(np.r_[True, np.diff(codes) != 0])
+
+
+def profiled_deviance_start(
+    y: np.ndarray,
+    X: np.ndarray,
+    z: np.ndarray,
+    groups: np.ndarray,
+    reml: bool = True,
+    maxiter: int = 4000,
+) -> tuple[np.ndarray, bool]:
+    """Relative random-effects covariance ``Ψ = cov_re / σ²`` minimising the profiled (RE)ML
+    deviance, computed as lme4 does, vectorised over groups.
+
+    With ``Ψ = Λ Λ'`` (``Λ`` lower triangular) and per group ``M_i = Λ' Z_i' Z_i Λ + I``, the
+    deviance profiled over the fixed effects and ``σ²`` is
+    ``Σ log|M_i| + log|X' V⁻¹ X| + (n - p)(1 + log(2π r² / (n - p)))`` for REML (without the
+    ``log|X' V⁻¹ X|`` term and with ``n`` for ML), ``r²`` the generalised residual sum of
+    squares. Every term needs only per-group cross-products, so one evaluation costs
+    ``O(groups)``; it gives :class:`PainTrajectoryModel` the start values of its statsmodels
+    fit (which then confirms the optimum, computes its Hessian and reports convergence).
+
+    Returns
+    -------
+    tuple
+        ``Ψ`` (``q × q``) and whether the Nelder–Mead search converged within ``maxiter``.
+    """
+    from scipy import optimize
+
+    starts = _group_starts(groups)
+    q = z.shape[1]
+    n, p = X.shape
+    ztz = np.add.reduceat(z[:, :, None] * z[:, None, :], starts, axis=0)
+    ztx = np.add.reduceat(z[:, :, None] * X[:, None, :], starts, axis=0)
+    zty = np.add.reduceat(z * y[:, None], starts, axis=0)
+    xtx, xty, yty = X.T @ X, X.T @ y, float(y @ y)
+    tril = np.tril_indices(q)
+    dof = n - p if reml else n
+
+    def deviance(theta: np.ndarray) -> float:
+        lam = np.zeros((q, q))
+        lam[tril] = theta
+        m = lam.T @ ztz @ lam + np.eye(q)  # Λ' A Λ + I, G × q × q
+        sign, logdet_m = np.linalg.slogdet(m)
+        minv = np.linalg.inv(m)
+        b = lam.T @ ztx  # G × q × p
+        c = zty @ lam  # G × q
+        mb = (minv @ b).reshape(-1, p)
+        xvx = xtx - b.reshape(-1, p).T @ mb
+        xvy = xty - mb.T @ c.reshape(-1)
+        yvy = yty - float(np.sum(c * (minv @ c[:, :, None])[:, :, 0]))
+        try:
+            beta = np.linalg.solve(xvx, xvy)
+        except np.linalg.LinAlgError:
+            return np.inf
+        r2 = yvy - beta @ xvy
+        if r2 <= 0 or np.any(sign <= 0):
+            return np.inf
+        dev = logdet_m.sum() + dof * (1.0 + np.log(2 * np.pi * r2 / dof))
+        if reml:
+            dev += np.linalg.slogdet(xvx)[1]
+        return float(dev)
+
+    start = np.eye(q)[tril]
+    bounds = [(0.0, None) if i == j else (None, None) for i, j in zip(*tril, strict=True)]
+    # derivative-free, as lme4: finite differences of a deviance of order 1e5 are too noisy
+    opt = optimize.minimize(deviance, start, method="Nelder-Mead", bounds=bounds,
+                            options={"xatol": 1e-9, "fatol": 1e-10, "maxiter": maxiter})
+    lam = np.zeros((q, q))
+    lam[tril] = opt.x
+    return lam @ lam.T, bool(opt.success)
+
+
 def weeks_since_first_visit(visits: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """Join the arm and first visit date onto the visits and add ``week``.
+
+    Visits without a pain score are dropped. Rows are sorted by episode and visit date.
 
     Raises
     ------
@@ -58,7 +283,8 @@ def weeks_since_first_visit(visits: pd.DataFrame, episodes: pd.DataFrame) -> pd.
     ep = episodes.loc[:, list(_EPISODE_COLUMNS)]
     if ep["episode_id"].duplicated().any():
         raise AnalysisError("Episode identifiers are not unique.")
-    df = visits.merge(ep, on="episode_id", how="left", validate="many_to_one")
+    df = visits.loc[:, list(_VISIT_COLUMNS)].merge(ep, on="episode_id", how="left",
+                                                   validate="many_to_one")
     if df["arm"].isna().any():
         n = int(df["arm"].isna().sum())
         raise AnalysisError(f"{n} visit(s) belong to no episode of the episodes table.")
@@ -69,46 +295,71 @@ def weeks_since_first_visit(visits: pd.DataFrame, episodes: pd.DataFrame) -> pd.
     df["pain_nrs"] = pd.to_numeric(df["pain_nrs"]).astype(float)
     df = df.dropna(subset=["pain_nrs"])
     df["arm"] = df["arm"].astype(str)
+    df["episode_id"] = df["episode_id"].astype(str)
     return df.sort_values(["episode_id", "visit_date"], kind="mergesort").reset_index(drop=True)
 
 
 class PainTrajectoryModel:
-    """Linear mixed model of pain (NRS 0–10) over weeks since the first visit, by arm.
+    """Linear mixed model of visit pain (NRS 0–10) over weeks since the first visit, by arm.
 
     Parameters
     ----------
     reference
         Reference arm.
+    spline_df
+        Degrees of freedom of the natural spline of time (default 3); ``None`` for a straight
+        line in ``week``.
     grid
-        Weeks at which to predict the population-average line; default every week from 0 to
-        the 95th percentile of observed visit weeks.
+        Weeks at which to predict the mean curve; default every week from 0 to the 95th
+        percentile of observed visit weeks.
     reml
         Restricted maximum likelihood (default) or maximum likelihood.
     method
-        Optimiser(s) passed to ``MixedLM.fit``; the start values are statsmodels' deterministic
-        defaults.
+        Optimiser(s) passed to ``MixedLM.fit`` (statsmodels' deterministic start values).
     maxiter
         Iteration limit of the optimiser.
     alpha
-        1 − confidence level of the intervals.
+        1 − confidence level of the intervals (normal approximation).
+    min_visits
+        Weeks with at least this many visits in an arm enter the calibration summary.
+    pattern_cuts
+        Weeks ``(a, b)`` of an episode's last visit defining the follow-up patterns
+        ``< a``, ``a–b`` and ``> b``.
 
     Attributes
     ----------
     summary : pandas.DataFrame
-        Fixed effects ``term, coef, se, lower, upper, p`` with readable term names
-        (``intercept``, ``week``, ``arm:<arm>``, ``week:arm:<arm>``).
+        Fixed effects ``term, coef, se, lower, upper, p``: ``intercept``, ``arm:<arm>`` (arm
+        difference at week 0), ``week_ns<k>`` (spline terms of the reference arm) and
+        ``week_ns<k>:arm:<arm>``; with ``spline_df=None``: ``week`` and ``week:arm:<arm>``
+        per week.
     variance_components_ : pandas.DataFrame
-        ``component, estimate``: random intercept and slope variances, their covariance and the
-        residual variance.
+        ``component, estimate``: random intercept variance, intercept–slope covariance, slope
+        variance (slope per week) and residual variance.
     predicted_ : pandas.DataFrame
-        ``arm, week, pain_nrs, lower, upper``: population-average prediction with a confidence
-        band from the fixed effects.
+        ``arm, week, pain_nrs, lower, upper``: the model's mean pain with a pointwise
+        confidence band from the fixed effects (table ``trajectories_predicted``).
     observed_means_ : pandas.DataFrame
-        ``arm, week, pain_nrs, n``: mean observed pain by arm and whole week (for plotting).
-    converged_ : bool
-        Whether the optimiser converged with a positive definite Hessian.
-    boundary_ : bool
-        Whether the random-effects covariance is (near) singular.
+        ``arm, week, pain_nrs, n``: mean observed pain by arm and whole week, ``n`` visits
+        (table ``trajectories_observed``).
+    calibration_weeks_ : pandas.DataFrame
+        ``arm, week, n, observed, predicted, diff``: per arm and whole week, the observed mean
+        and the mean of the model's predictions at the same visits (``diff`` = observed −
+        predicted).
+    calibration_ : pandas.DataFrame
+        ``arm, weeks, visits, mean_abs_diff, max_abs_diff, mean_diff`` over the weeks with at
+        least ``min_visits`` visits.
+    by_pattern_ : pandas.DataFrame
+        ``arm, followup, week, pain_nrs, n, episodes``: observed weekly means split by the week
+        of the episode's last visit.
+    outcome_label_ : str
+        :data:`OUTCOME_LABEL`.
+    converged_, boundary_ : bool
+        Clean convergence; (near) singular random-effects covariance.
+    fit_seconds_ : float
+        Wall time of the REML fit.
+    spline_ : NaturalSpline or None
+        The time basis (knots in ``spline_.knots_``, ``spline_.boundary_knots_``).
 
     Examples
     --------
@@ -119,11 +370,14 @@ class PainTrajectoryModel:
     >>> vis = ep.loc[ep.index.repeat(5), ["episode_id"]].reset_index(drop=True)
     >>> vis["visit_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
     ...     np.tile(np.arange(5) * 14, 40), unit="D")
-    >>> vis["pain_nrs"] = np.clip(6 - 0.3 * np.tile(np.arange(5) * 2, 40)
-    ...                           + rng.normal(0, 1, 200), 0, 10)
-    >>> m = PainTrajectoryModel().fit(vis, ep)
+    >>> b0, b1 = np.repeat(rng.normal(0, 1, 40), 5), np.repeat(rng.normal(0, 0.1, 40), 5)
+    >>> week = np.tile(np.arange(5) * 2.0, 40)
+    >>> vis["pain_nrs"] = 6 + b0 + (b1 - 0.3) * week + rng.normal(0, 0.5, 200)
+    >>> m = PainTrajectoryModel(spline_df=None).fit(vis, ep)
     >>> list(m.summary["term"])
     ['intercept', 'arm:strength_graded_running', 'week', 'week:arm:strength_graded_running']
+    >>> list(PainTrajectoryModel(spline_df=2).fit(vis, ep).summary["term"])[:4]
+    ['intercept', 'arm:strength_graded_running', 'week_ns1', 'week_ns2']
     """
 
     def __init__(
@@ -134,16 +388,53 @@ class PainTrajectoryModel:
         method: str | Sequence[str] = ("lbfgs",),
         maxiter: int = 500,
         alpha: float = 0.05,
+        spline_df: int | None = SPLINE_DF,
+        min_visits: int = CALIBRATION_MIN_VISITS,
+        pattern_cuts: tuple[float, float] = PATTERN_CUTS,
     ) -> None:
+        if spline_df is not None and int(spline_df) < 1:
+            raise AnalysisError("spline_df must be a positive integer or None")
+        if not pattern_cuts[0] < pattern_cuts[1]:
+            raise AnalysisError("pattern_cuts must be increasing")
         self.reference = reference
         self.grid = grid
         self.reml = reml
         self.method = method
         self.maxiter = maxiter
         self.alpha = alpha
+        self.spline_df = spline_df
+        self.min_visits = min_visits
+        self.pattern_cuts = pattern_cuts
 
+    # ------------------------------------------------------------------ design
+    def _time_columns(self, week: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Fixed-effect time columns at ``week`` (per-week units for the straight line)."""
+        if self.spline_ is None:
+            return week[:, None], ["week"]
+        basis = self.spline_.transform(week)
+        return basis, [f"week_ns{k + 1}" for k in range(basis.shape[1])]
+
+    def _design(self, week: np.ndarray, arm: np.ndarray) -> np.ndarray:
+        """Fixed-effect design (columns in :attr:`terms_` order) for weeks and arm labels."""
+        tcols, _ = self._time_columns(week)
+        cols = [np.ones(week.size)]
+        others = [a for a in self.arms_ if a != self.reference]
+        dummies = [(arm == a).astype(float) for a in others]
+        cols += dummies
+        cols += [tcols[:, k] for k in range(tcols.shape[1])]
+        for d in dummies:
+            cols += [tcols[:, k] * d for k in range(tcols.shape[1])]
+        return np.column_stack(cols)
+
+    def _terms(self) -> list[str]:
+        _, tnames = self._time_columns(np.zeros(1))
+        others = [a for a in self.arms_ if a != self.reference]
+        return (["intercept"] + [f"arm:{a}" for a in others] + tnames
+                + [f"{t}:arm:{a}" for a in others for t in tnames])
+
+    # ------------------------------------------------------------------ fit
     def fit(self, visits: pd.DataFrame, episodes: pd.DataFrame) -> PainTrajectoryModel:
-        """Fit the mixed model.
+        """Fit the mixed model and build every output table.
 
         Parameters
         ----------
@@ -163,34 +454,71 @@ class PainTrajectoryModel:
             raise AnalysisError(f"Trajectories by arm need two arms; found {sorted(present)}.")
         if self.reference not in present:
             raise AnalysisError(f"Reference arm {self.reference!r} has no visits.")
-        if df["episode_id"].nunique() < 3 or df["week"].nunique() < 2:
+        n_times = df["week"].nunique()
+        need = 2 if self.spline_df is None else self.spline_df + 1
+        if df["episode_id"].nunique() < 3 or n_times < need:
             raise AnalysisError("Too few episodes or visit times to fit pain trajectories.")
         self.arms_ = [a for a in ARMS if a in present] + sorted(present - set(ARMS))
-        df["arm"] = pd.Categorical(df["arm"], categories=self.arms_)
-        formula = f"pain_nrs ~ week * C(arm, Treatment(reference='{self.reference}'))"
-        # time enters in units of WEEK_UNIT weeks: the slope variance is then not tiny next to
-        # the intercept variance, and the optimiser converges (estimates are reported per week)
-        scaled = df.assign(week=df["week"] / WEEK_UNIT)
-        model = smf.mixedlm(formula, scaled, groups=scaled["episode_id"], re_formula="~week")
+        week = df["week"].to_numpy(float)
+        arm = df["arm"].to_numpy(str)
+        self.spline_ = None if self.spline_df is None else NaturalSpline(self.spline_df).fit(week)
+        self.terms_ = self._terms()
+        X = self._design(week, arm)
+        # fixed-effect columns for the straight line in WEEK_UNIT units (better conditioned);
+        # reported per week below
+        scale = np.array([WEEK_UNIT if self.spline_ is None and "week" in t else 1.0
+                          for t in self.terms_])
+        exog = pd.DataFrame(X / scale, columns=self.terms_)
+        exog_re = pd.DataFrame({"intercept": 1.0, "week10": week / WEEK_UNIT})
+        y = df["pain_nrs"].to_numpy(float)
+        groups = df["episode_id"].to_numpy()
+        model = MixedLM(y, exog, groups=groups, exog_re=exog_re)
         methods = [self.method] if isinstance(self.method, str) else list(self.method)
+        start = time.perf_counter()
+        # statsmodels evaluates the likelihood group by group in Python (about 1 s per step
+        # with 3,000 episodes): start it at the optimum of the same deviance computed
+        # vectorised (lme4's formulation); it then confirms the optimum in a step or two
+        psi, self.start_converged_ = profiled_deviance_start(
+            y, exog.to_numpy(), exog_re.to_numpy(), groups, self.reml, maxiter=8 * self.maxiter)
+        self.start_seconds_ = time.perf_counter() - start
+        # statsmodels works with the Cholesky factor: keep the start strictly positive definite
+        psi = psi + np.eye(psi.shape[0]) * max(1e-8, 1e-6 * float(np.trace(psi)))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = model.fit(reml=self.reml, method=methods, maxiter=self.maxiter)
+            res = model.fit(reml=self.reml, method=methods, maxiter=self.maxiter,
+                            start_params=MixedLMParams.from_components(cov_re=psi))
+        self.fit_seconds_ = time.perf_counter() - start
+        self._check_convergence(res, caught)
+        self.result_ = res
+        self.n_episodes_ = int(df["episode_id"].nunique())
+        self.n_visits_ = len(df)
+        self.outcome_label_ = OUTCOME_LABEL
+        self._tidy(res, scale, X, exog_re.to_numpy(), df["episode_id"].to_numpy())
+        self._predict(df)
+        self.observed_means_ = self._observed(df)
+        self._calibrate(df)
+        self.by_pattern_ = self._by_pattern(df)
+        return self
+
+    def _check_convergence(self, res: Any, caught: list[warnings.WarningMessage]) -> None:
         # statsmodels' boundary message uses an absolute 0.01 threshold that small but real
-        # slope variances (per week squared) trip routinely; the boundary is judged below.
+        # slope variances trip routinely; the boundary is judged below.
         failed = [
             str(w.message)
             for w in caught
             if issubclass(w.category, ConvergenceWarning) and "boundary" not in str(w.message)
         ]
+        # statsmodels is the judge: a start search stopped early only matters if it fails too
         self.converged_ = bool(res.converged) and not failed
+        if not self.converged_ and not self.start_converged_:
+            failed.append("the search for start values also stopped at its iteration limit")
         if not self.converged_:
             warnings.warn(
                 "The pain trajectory model did not converge cleanly"
                 + (f" ({failed[0]})" if failed else "")
                 + "; interpret the estimates with caution.",
                 StatisticalWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         eig = np.linalg.eigvalsh(np.asarray(res.cov_re))
         self.boundary_ = bool(eig.min() < 1e-6 * float(res.scale))
@@ -199,43 +527,48 @@ class PainTrajectoryModel:
                 "The random-effects covariance is (near) singular: episodes barely differ in "
                 "intercept or slope, and the standard errors may be unreliable.",
                 StatisticalWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        self.result_ = res
-        self.n_episodes_ = int(df["episode_id"].nunique())
-        self.n_visits_ = len(df)
-        self._tidy(res)
-        self._predict(res, df)
-        self.observed_means_ = self._observed(df)
-        return self
 
-    def _tidy(self, res: Any) -> None:
-        names = list(res.model.exog_names)
-        readable = [readable_term(n) for n in names]
-        per_week = np.array([WEEK_UNIT if r.startswith("week") else 1.0 for r in readable])
-        fe = np.asarray(res.fe_params) / per_week
-        se = np.asarray(res.bse_fe) / per_week
+    def _tidy(self, res: Any, scale: np.ndarray, X: np.ndarray, z: np.ndarray,
+              groups: np.ndarray) -> None:
+        fe = np.asarray(res.fe_params) / scale
+        cov = gls_covariance(X, z, groups, np.asarray(res.cov_re), float(res.scale))
+        se = np.sqrt(np.diag(cov))
+        self.coef_, self.cov_fe_ = fe, cov
         z = stats.norm.ppf(1 - self.alpha / 2)
-        order = sorted(range(len(names)), key=lambda i: (readable[i].startswith("week"), i))
-        self.summary = pd.DataFrame(
-            {
-                "term": [readable[i] for i in order],
-                "coef": fe[order],
-                "se": se[order],
-                "lower": fe[order] - z * se[order],
-                "upper": fe[order] + z * se[order],
-                "p": 2 * stats.norm.sf(np.abs(fe[order] / se[order])),
-            }
-        )
+        self.summary = pd.DataFrame({
+            "term": self.terms_,
+            "coef": fe,
+            "se": se,
+            "lower": fe - z * se,
+            "upper": fe + z * se,
+            "p": 2 * stats.norm.sf(np.abs(fe / se)),
+        })
         cov_re = np.asarray(res.cov_re)
-        self.variance_components_ = pd.DataFrame(
-            {
-                "component": ["intercept_var", "intercept_week_cov", "week_var", "residual_var"],
-                "estimate": [cov_re[0, 0], cov_re[0, 1] / WEEK_UNIT, cov_re[1, 1] / WEEK_UNIT**2,
-                             float(res.scale)],
-            }
-        )
-        self._names = names
+        self.variance_components_ = pd.DataFrame({
+            "component": ["intercept_var", "intercept_week_cov", "week_var", "residual_var"],
+            "estimate": [cov_re[0, 0], cov_re[0, 1] / WEEK_UNIT, cov_re[1, 1] / WEEK_UNIT**2,
+                         float(res.scale)],
+        })
+
+    def predict(self, weeks: Sequence[float] | np.ndarray, arm: str) -> pd.DataFrame:
+        """Mean pain of ``arm`` at ``weeks`` with its pointwise confidence interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``arm, week, pain_nrs, lower, upper``.
+        """
+        if arm not in self.arms_:
+            raise AnalysisError(f"arm {arm!r} was not fitted; arms: {self.arms_}")
+        w = np.asarray(weeks, dtype=float)
+        x = self._design(w, np.full(w.size, arm))
+        mean = x @ self.coef_
+        se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov_fe_, x))
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        return pd.DataFrame({"arm": arm, "week": w, "pain_nrs": mean,
+                             "lower": mean - z * se, "upper": mean + z * se})
 
     def _grid(self, df: pd.DataFrame) -> np.ndarray:
         if self.grid is not None:
@@ -243,42 +576,94 @@ class PainTrajectoryModel:
         top = max(1.0, float(np.floor(np.quantile(df["week"], 0.95))))
         return np.arange(0.0, top + 1.0)
 
-    def _predict(self, res: Any, df: pd.DataFrame) -> None:
+    def _predict(self, df: pd.DataFrame) -> None:
         grid = self._grid(df)
-        t = grid / WEEK_UNIT  # the model's time unit
-        k_fe = len(self._names)
-        fe = np.asarray(res.fe_params)
-        cov = np.asarray(res.cov_params())[:k_fe, :k_fe]
-        z = stats.norm.ppf(1 - self.alpha / 2)
-        frames = []
-        for arm in self.arms_:
-            x = np.zeros((grid.size, k_fe))
-            for j, name in enumerate(self._names):
-                term = readable_term(name)
-                if term == "intercept":
-                    x[:, j] = 1.0
-                elif term == "week":
-                    x[:, j] = t
-                elif term == f"arm:{arm}":
-                    x[:, j] = 1.0
-                elif term == f"week:arm:{arm}":
-                    x[:, j] = t
-            mean = x @ fe
-            se = np.sqrt(np.einsum("ij,jk,ik->i", x, cov, x))
-            frames.append(
-                pd.DataFrame(
-                    {"arm": arm, "week": grid, "pain_nrs": mean,
-                     "lower": mean - z * se, "upper": mean + z * se}
-                )
-            )
-        self.predicted_ = pd.concat(frames, ignore_index=True)
+        self.predicted_ = pd.concat([self.predict(grid, a) for a in self.arms_],
+                                    ignore_index=True)
 
-    @staticmethod
-    def _observed(df: pd.DataFrame) -> pd.DataFrame:
-        wk = np.floor(df["week"]).rename("week")
+    def _in_arm_order(self, t: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        """Sort a table by arm (in :attr:`arms_` order), then by ``by``."""
+        key = t["arm"].map({a: i for i, a in enumerate(self.arms_)})
+        return (t.assign(_k=key).sort_values(["_k", *by], kind="mergesort")
+                .drop(columns="_k").reset_index(drop=True))
+
+    def _observed(self, df: pd.DataFrame) -> pd.DataFrame:
         out = (
-            df.groupby([df["arm"].astype(str), wk], observed=True)["pain_nrs"]
+            df.assign(week=np.floor(df["week"]))
+            .groupby(["arm", "week"], sort=False)["pain_nrs"]
             .agg(pain_nrs="mean", n="size")
             .reset_index()
         )
-        return out
+        return self._in_arm_order(out, ["week"])[TABLES["trajectories_observed"]]
+
+    def _calibrate(self, df: pd.DataFrame) -> None:
+        x = self._design(df["week"].to_numpy(float), df["arm"].to_numpy(str))
+        d = df.assign(predicted=x @ self.coef_, wk=np.floor(df["week"]))
+        per = (
+            d.groupby(["arm", "wk"], sort=True)
+            .agg(n=("pain_nrs", "size"), observed=("pain_nrs", "mean"),
+                 predicted=("predicted", "mean"))
+            .reset_index()
+            .rename(columns={"wk": "week"})
+        )
+        per["diff"] = per["observed"] - per["predicted"]
+        per = self._in_arm_order(per, ["week"])
+        self.calibration_weeks_ = per[TABLES["trajectories_calibration_weeks"]]
+        rows = []
+        for arm in self.arms_:
+            g = per[(per["arm"] == arm) & (per["n"] >= self.min_visits)]
+            rows.append({
+                "arm": arm,
+                "weeks": len(g),
+                "visits": int(g["n"].sum()),
+                "mean_abs_diff": float(g["diff"].abs().mean()) if len(g) else np.nan,
+                "max_abs_diff": float(g["diff"].abs().max()) if len(g) else np.nan,
+                "mean_diff": float(g["diff"].mean()) if len(g) else np.nan,
+            })
+        self.calibration_ = pd.DataFrame(rows, columns=TABLES["trajectories_calibration"])
+
+    def followup_labels(self) -> list[str]:
+        """Labels of the follow-up patterns, in order."""
+        a, b = self.pattern_cuts
+        return [f"last visit before week {a:g}", f"last visit weeks {a:g}–{b:g}",
+                f"last visit after week {b:g}"]
+
+    def _by_pattern(self, df: pd.DataFrame) -> pd.DataFrame:
+        a, b = self.pattern_cuts
+        last = df.groupby("episode_id")["week"].transform("max").to_numpy()
+        labels = self.followup_labels()
+        pattern = np.where(last < a, labels[0], np.where(last <= b, labels[1], labels[2]))
+        d = df.assign(followup=pattern, week_bin=np.floor(df["week"]))
+        out = (
+            d.groupby(["arm", "followup", "week_bin"], sort=True)
+            .agg(pain_nrs=("pain_nrs", "mean"), n=("pain_nrs", "size"),
+                 episodes=("episode_id", "nunique"))
+            .reset_index()
+            .rename(columns={"week_bin": "week"})
+        )
+        out["_f"] = out["followup"].map({lab: i for i, lab in enumerate(labels)})
+        out = self._in_arm_order(out, ["_f", "week"])
+        return out[TABLES["trajectories_by_pattern"]]
+
+    # ------------------------------------------------------------------ outputs
+    @property
+    def trajectories_predicted(self) -> pd.DataFrame:
+        """Alias of :attr:`predicted_` (table ``trajectories_predicted``)."""
+        return self.predicted_
+
+    @property
+    def trajectories_observed(self) -> pd.DataFrame:
+        """Alias of :attr:`observed_means_` (table ``trajectories_observed``)."""
+        return self.observed_means_
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every output table by name, with the columns of :data:`TABLES`."""
+        return {
+            "trajectories": self.summary[SUMMARY_COLUMNS],
+            "trajectories_predicted": self.predicted_,
+            "trajectories_observed": self.observed_means_,
+            "trajectories_calibration": self.calibration_,
+            "trajectories_calibration_weeks": self.calibration_weeks_,
+            "trajectories_by_pattern": self.by_pattern_,
+            "trajectories_variance": self.variance_components_,
+        }
