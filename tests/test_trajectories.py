@@ -174,6 +174,21 @@ def test_by_followup_pattern(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     assert first_week.get(labels[2], 0) == (last > 12).sum()
 
 
+def test_contrasts(spline: PainTrajectoryModel) -> None:
+    c = spline.contrasts_
+    assert list(c.columns) == TABLES["trajectories_contrasts"]
+    assert set(c["arm"]) == {"stretching_only", "strength_graded_running"}
+    assert c["week"].tolist() == [0.0, 4.0, 8.0, 12.0] * 2  # week 26 is beyond the data
+    pred = spline.predicted_.set_index(["arm", "week"])["pain_nrs"]
+    row = c[(c["arm"] == "strength_graded_running") & (c["week"] == 8)].iloc[0]
+    assert row["difference"] == pytest.approx(
+        pred[("strength_graded_running", 8.0)] - pred[("rest_only", 8.0)])
+    s = spline.summary.set_index("term")
+    zero = c[(c["arm"] == "stretching_only") & (c["week"] == 0)].iloc[0]
+    assert zero["difference"] == pytest.approx(s.loc["arm:stretching_only", "coef"])
+    assert zero["se"] == pytest.approx(s.loc["arm:stretching_only", "se"])
+
+
 def test_tables(spline: PainTrajectoryModel) -> None:
     tables = spline.tables()
     assert set(tables) == set(TABLES)

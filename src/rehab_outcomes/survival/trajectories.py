@@ -65,7 +65,10 @@ TABLES: dict[str, list[str]] = {
     "trajectories_calibration_weeks": ["arm", "week", "n", "observed", "predicted", "diff"],
     "trajectories_by_pattern": ["arm", "followup", "week", "pain_nrs", "n", "episodes"],
     "trajectories_variance": ["component", "estimate"],
+    "trajectories_contrasts": ["arm", "week", "difference", "se", "lower", "upper", "p"],
 }
+#: Weeks at which arms are contrasted with the reference arm (within the range of the data).
+CONTRAST_WEEKS: tuple[float, ...] = (0, 4, 8, 12, 26)
 
 _VISIT_COLUMNS = ("episode_id", "visit_date", "pain_nrs")
 _EPISODE_COLUMNS = ("episode_id", "arm", "first_visit_date")
@@ -325,6 +328,9 @@ class PainTrajectoryModel:
     pattern_cuts
         Weeks ``(a, b)`` of an episode's last visit defining the follow-up patterns
         ``< a``, ``a–b`` and ``> b``.
+    contrast_weeks
+        Weeks at which each arm's mean pain is compared with the reference arm's (weeks
+        beyond the last visit week are skipped).
 
     Attributes
     ----------
@@ -352,6 +358,9 @@ class PainTrajectoryModel:
     by_pattern_ : pandas.DataFrame
         ``arm, followup, week, pain_nrs, n, episodes``: observed weekly means split by the week
         of the episode's last visit.
+    contrasts_ : pandas.DataFrame
+        ``arm, week, difference, se, lower, upper, p``: each arm's mean pain minus the
+        reference arm's at ``contrast_weeks`` (negative: less pain), from the fixed effects.
     outcome_label_ : str
         :data:`OUTCOME_LABEL`.
     converged_, boundary_ : bool
@@ -391,6 +400,7 @@ class PainTrajectoryModel:
         spline_df: int | None = SPLINE_DF,
         min_visits: int = CALIBRATION_MIN_VISITS,
         pattern_cuts: tuple[float, float] = PATTERN_CUTS,
+        contrast_weeks: Sequence[float] = CONTRAST_WEEKS,
     ) -> None:
         if spline_df is not None and int(spline_df) < 1:
             raise AnalysisError("spline_df must be a positive integer or None")
@@ -405,6 +415,7 @@ class PainTrajectoryModel:
         self.spline_df = spline_df
         self.min_visits = min_visits
         self.pattern_cuts = pattern_cuts
+        self.contrast_weeks = tuple(float(w) for w in contrast_weeks)
 
     # ------------------------------------------------------------------ design
     def _time_columns(self, week: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -498,7 +509,26 @@ class PainTrajectoryModel:
         self.observed_means_ = self._observed(df)
         self._calibrate(df)
         self.by_pattern_ = self._by_pattern(df)
+        self.contrasts_ = self._contrasts(float(df["week"].max()))
         return self
+
+    def _contrasts(self, last_week: float) -> pd.DataFrame:
+        weeks = np.asarray([w for w in self.contrast_weeks if 0 <= w <= last_week], dtype=float)
+        ref = self._design(weeks, np.full(weeks.size, self.reference))
+        z = stats.norm.ppf(1 - self.alpha / 2)
+        frames = []
+        for arm in self.arms_:
+            if arm == self.reference:
+                continue
+            x = self._design(weeks, np.full(weeks.size, arm)) - ref
+            diff = x @ self.coef_
+            se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov_fe_, x))
+            frames.append(pd.DataFrame({
+                "arm": arm, "week": weeks, "difference": diff, "se": se,
+                "lower": diff - z * se, "upper": diff + z * se,
+                "p": 2 * stats.norm.sf(np.abs(diff / se)),
+            }))
+        return pd.concat(frames, ignore_index=True)[TABLES["trajectories_contrasts"]]
 
     def _check_convergence(self, res: Any, caught: list[warnings.WarningMessage]) -> None:
         # statsmodels' boundary message uses an absolute 0.01 threshold that small but real
@@ -666,4 +696,5 @@ class PainTrajectoryModel:
             "trajectories_calibration_weeks": self.calibration_weeks_,
             "trajectories_by_pattern": self.by_pattern_,
             "trajectories_variance": self.variance_components_,
+            "trajectories_contrasts": self.contrasts_,
         }
