@@ -191,13 +191,18 @@ def test_measured_crashes_are_now_named_problems() -> None:
     assert len(one.tables["km_pain_free"]) > 0 and len(one.tables["rmst"]) > 0  # the rest is written
 
 
+@pytest.mark.filterwarnings("ignore:group 'rest_only'")
 def test_rmst_has_no_p_value_from_a_zero_se() -> None:
-    df = pd.DataFrame({"t": [5.0, 6, 7, 30, 31, 32], "e": [0, 0, 0, 1, 0, 1],
-                       "arm": ["rest_only"] * 3 + ["stretching_only"] * 3})
+    """Measured: p = 0 (and a zero-width CI) when neither arm has a variance term before tau,
+    here rest only's one event ends its curve (n = d: no Greenwood term) and stretching only has
+    no event before tau."""
+    df = pd.DataFrame({"t": [1.5, 2.0, 5, 6, 7], "e": [0, 1, 0, 0, 0],
+                       "arm": ["rest_only"] * 2 + ["stretching_only"] * 3})
     with pytest.warns(UserWarning, match="standard error of zero"):
         out = rmst_table(df, "t", "e", tau=4.0)
+    assert (out["se"] == 0).all()
     row = out[out["arm"] == "stretching_only"].iloc[0]
-    assert row["se"] == 0 and row["diff_vs_rest"] == 0
+    assert row["diff_vs_rest"] == pytest.approx(2.0)
     assert np.isnan(row["p"]) and np.isnan(row["diff_lower"]) and np.isnan(row["diff_upper"])
 
 
