@@ -263,7 +263,7 @@ def profiled_deviance_start(
     bounds = [(0.0, None) if i == j else (None, None) for i, j in zip(*tril, strict=True)]
     # derivative-free, as lme4: finite differences of a deviance of order 1e5 are too noisy
     opt = optimize.minimize(deviance, start, method="Nelder-Mead", bounds=bounds,
-                            options={"xatol": 1e-9, "fatol": 1e-10, "maxiter": maxiter})
+                            options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": maxiter})
     lam = np.zeros((q, q))
     lam[tril] = opt.x
     return lam @ lam.T, bool(opt.success)
@@ -490,7 +490,7 @@ class PainTrajectoryModel:
         # with 3,000 episodes): start it at the optimum of the same deviance computed
         # vectorised (lme4's formulation); it then confirms the optimum in a step or two
         psi, self.start_converged_ = profiled_deviance_start(
-            y, exog.to_numpy(), exog_re.to_numpy(), groups, self.reml, maxiter=8 * self.maxiter)
+            y, exog.to_numpy(), exog_re.to_numpy(), groups, self.reml, maxiter=2 * self.maxiter)
         self.start_seconds_ = time.perf_counter() - start
         # statsmodels works with the Cholesky factor: keep the start strictly positive definite
         psi = psi + np.eye(psi.shape[0]) * max(1e-8, 1e-6 * float(np.trace(psi)))
