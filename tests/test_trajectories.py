@@ -261,3 +261,17 @@ def test_non_convergence_warns(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     with pytest.warns(StatisticalWarning, match="converge"):
         m = PainTrajectoryModel(maxiter=1).fit(visits, episodes)
     assert not m.converged_
+
+
+def test_unusable_start_values_fall_back(data: tuple[pd.DataFrame, pd.DataFrame],
+                                         spline: PainTrajectoryModel,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start that statsmodels cannot use (not positive definite) falls back to its own."""
+    from rehab_outcomes.survival import trajectories
+
+    monkeypatch.setattr(trajectories, "profiled_deviance_start",
+                        lambda *a, **k: (-np.eye(2), True))
+    visits, episodes = data
+    m = PainTrajectoryModel().fit(visits, episodes)
+    assert m.converged_
+    np.testing.assert_allclose(m.summary["coef"], spline.summary["coef"], rtol=1e-3, atol=1e-4)

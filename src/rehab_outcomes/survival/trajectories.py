@@ -302,6 +302,21 @@ def weeks_since_first_visit(visits: pd.DataFrame, episodes: pd.DataFrame) -> pd.
     return df.sort_values(["episode_id", "visit_date"], kind="mergesort").reset_index(drop=True)
 
 
+def _failures(caught: list[warnings.WarningMessage]) -> list[str]:
+    """statsmodels' convergence warnings, except its boundary message (an absolute 0.01
+    threshold that small but real slope variances trip routinely; the boundary is judged on
+    the relative scale instead)."""
+    return [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, ConvergenceWarning) and "boundary" not in str(w.message)
+    ]
+
+
+def _clean(res: Any, caught: list[warnings.WarningMessage]) -> bool:
+    return bool(res.converged) and not _failures(caught)
+
+
 class PainTrajectoryModel:
     """Linear mixed model of visit pain (NRS 0–10) over weeks since the first visit, by arm.
 
@@ -494,10 +509,15 @@ class PainTrajectoryModel:
         self.start_seconds_ = time.perf_counter() - start
         # statsmodels works with the Cholesky factor: keep the start strictly positive definite
         psi = psi + np.eye(psi.shape[0]) * max(1e-8, 1e-6 * float(np.trace(psi)))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = model.fit(reml=self.reml, method=methods, maxiter=self.maxiter,
-                            start_params=MixedLMParams.from_components(cov_re=psi))
+        res, caught = self._fit_once(model, methods, MixedLMParams.from_components(cov_re=psi))
+        if res is None or not _clean(res, caught):
+            # the start did not lead to a clean optimum: try statsmodels' own start values
+            res2, caught2 = self._fit_once(model, methods, None)
+            if res2 is not None and (res is None or _clean(res2, caught2)):
+                res, caught = res2, caught2
+        if res is None:
+            raise AnalysisError("The pain trajectory model could not be fitted (singular "
+                                "matrices from every start).")
         self.fit_seconds_ = time.perf_counter() - start
         self._check_convergence(res, caught)
         self.result_ = res
@@ -530,14 +550,21 @@ class PainTrajectoryModel:
             }))
         return pd.concat(frames, ignore_index=True)[TABLES["trajectories_contrasts"]]
 
+    def _fit_once(
+        self, model: MixedLM, methods: list[str], start: MixedLMParams | None
+    ) -> tuple[Any, list[warnings.WarningMessage]]:
+        """One statsmodels fit with its warnings recorded (``None`` if a matrix was singular)."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = model.fit(reml=self.reml, method=methods, maxiter=self.maxiter,
+                                start_params=start)
+            except np.linalg.LinAlgError:
+                return None, []
+        return res, list(caught)
+
     def _check_convergence(self, res: Any, caught: list[warnings.WarningMessage]) -> None:
-        # statsmodels' boundary message uses an absolute 0.01 threshold that small but real
-        # slope variances trip routinely; the boundary is judged below.
-        failed = [
-            str(w.message)
-            for w in caught
-            if issubclass(w.category, ConvergenceWarning) and "boundary" not in str(w.message)
-        ]
+        failed = _failures(caught)
         # statsmodels is the judge: a start search stopped early only matters if it fails too
         self.converged_ = bool(res.converged) and not failed
         if not self.converged_ and not self.start_converged_:
