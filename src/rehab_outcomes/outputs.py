@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rehab_outcomes.contract.pii import masked_file_name
 from rehab_outcomes.exceptions import ConfigError
 
 __all__ = [
@@ -178,8 +179,8 @@ def guard_inputs(inputs: Iterable[str | Path | None], out_dir: str | Path,
     ``inputs`` are the files and folders the step reads; ``managed`` the names (glob patterns)
     it writes or cleans in ``out_dir``; ``out_file`` a single output file (the dashboard's
     page), in which case only that file is guarded. Otherwise refused: ``out_dir`` is an input
-    (a folder the step reads), is the folder holding an input file, or would overwrite or remove
-    an input.
+    (a folder the step reads), holds an input file (each step writes a folder of its own), or
+    writing or cleaning it would overwrite or remove an input file.
     """
     out = _resolved(out_dir)
     target = _resolved(out_file) if out_file is not None else None
@@ -188,16 +189,16 @@ def guard_inputs(inputs: Iterable[str | Path | None], out_dir: str | Path,
         if item is None:
             continue
         p = _resolved(item)
-        name = Path(item).name
+        name = masked_file_name(item)
         if target is not None:
             if p == target:
                 raise ConfigError(f"--out would overwrite the input file {name}: choose another output")
             continue
         if p == out:
-            raise ConfigError(f"--out {Path(out_dir).name} is an input: choose another output folder")
+            raise ConfigError(f"--out {masked_file_name(out_dir)} is an input: choose another output folder")
         if not p.is_dir() and p.parent == out:
-            raise ConfigError(f"--out {Path(out_dir).name} holds the input file {name}: "
-                              "choose another output folder")
+            raise ConfigError(f"--out {masked_file_name(out_dir)} holds the input file {name}: "
+                              "choose another output folder (one folder per step's outputs)")
         if p.parent == out and any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns):
             raise ConfigError(f"--out would overwrite or remove the input {name}: "
                               "choose another output folder")
