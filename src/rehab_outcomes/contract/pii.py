@@ -49,9 +49,10 @@ column:
 Everything else (e-mails, grouped NHS numbers and SSNs, formatted phone numbers) counts in
 every cell, with no share threshold.
 
-Speed: a vectorised pass over the Arrow strings picks the few candidate cells (an ``@``, or
-nine or more digits standing on their own); cells that are digits only are judged vectorised;
-only the remaining candidates are examined one by one in Python.
+Speed: a vectorised pass over the Arrow strings (one RE2 regex, :data:`_PREFILTER`, looser than
+the rules above) picks the few candidate cells; cells that are digits only are judged vectorised
+on the Arrow buffers; a column with few distinct values is scanned once per distinct value; only
+the remaining candidates are examined one by one in Python.
 """
 
 from __future__ import annotations
