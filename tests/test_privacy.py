@@ -277,7 +277,7 @@ IDENTIFYING_NAMES = [
     "given_name", "forename", "patient_name", "Tel", "telNo", "phone_number", "mobile", "cell",
     "address", "street", "postcode", "Post code", "zip", "birthday", "nhs_number", "CHI", "MRN",
     "hospital_number", "medical_record_no", "SSN", "social_security_number",
-    "National Insurance No", "passport_no", "IP address", "patient_id",
+    "National Insurance No", "passport_no", "IP address", "hospital_nr",
     # French, German, Spanish, Italian, Dutch, Portuguese
     "prenom", "Prénom", "nom", "courriel", "telephone", "portable", "adresse", "code_postal",
     "date_de_naissance", "numero_secu", "Vorname", "Nachname", "Geburtsdatum", "Straße", "PLZ",
@@ -295,6 +295,7 @@ HARMLESS_NAMES = [
     "site_code", "site_name", "nhs_trust", "mobility_score", "cancellation_reason",
     "telemetry_flag", "zipper_type", "patient_notes", "age_years", "shoe_brand", "surface",
     "therapist_grade", "capital_cost", "economic_status",
+    "Patient ID",  # a clinic's pseudonymous key, renamed to patient_key by a mapping file
 ]
 
 

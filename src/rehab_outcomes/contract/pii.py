@@ -425,7 +425,7 @@ IDENTIFYING_NAME_SUBSTRINGS = frozenset({
     "geboorte", "urodzenia", "fodelse", "fodsel", "syntyma", "dateofdeath", "deathdate",
     # identity, health and insurance numbers
     "nhsnumber", "chinumber", "hospitalnumber", "hospitalno", "hospitalid", "medicalrecord",
-    "patientid", "patientnumber", "socialsecurity", "securitesociale", "seguridadsocial",
+    "socialsecurity", "securitesociale", "seguridadsocial",
     "sozialversicherung", "versicherungsnummer", "versichertennummer", "insurancenumber",
     "nationalinsurance", "numerosecu", "burgerservicenummer", "personnummer", "personnr",
     "fodselsnummer", "cprnummer", "henkilotunnus", "pesel", "codicefiscale", "tesserasanitaria",
@@ -446,7 +446,9 @@ IDENTIFYING_NAME_WORDS = frozenset({
 #: Only as the whole normalised name (``nombre`` is Spanish for name but French for number).
 IDENTIFYING_NAME_WHOLE = frozenset({"nombre", "nombres"})
 #: Words that refer to an identifying number when followed by ``no``, ``number``, ``id``...
-_ID_WORDS = frozenset({"nhs", "chi", "patient", "hospital", "hosp", "tel", "phone", "mobile",
+#: (not ``patient``: a clinic's "Patient ID" is what a mapping file renames to ``patient_key``,
+#: whose values are then checked like every key)
+_ID_WORDS = frozenset({"nhs", "chi", "hospital", "hosp", "tel", "phone", "mobile",
                        "mob", "cell", "fax", "insurance", "passport", "ssn", "ni", "social",
                        "medicare", "medicaid"})
 _NUMBER_WORDS = frozenset({"no", "nr", "num", "number", "nbr", "nummer", "numero", "numer",
