@@ -17,6 +17,7 @@ from rehab_outcomes.survival.trajectories import (
     NaturalSpline,
     PainTrajectoryModel,
     gls_covariance,
+    random_effects,
     readable_term,
     weeks_since_first_visit,
 )
@@ -34,7 +35,7 @@ def linear(data: tuple[pd.DataFrame, pd.DataFrame]) -> PainTrajectoryModel:
     visits, episodes = data
     with warnings.catch_warnings():
         warnings.simplefilter("error", StatisticalWarning)
-        return PainTrajectoryModel(spline_df=None).fit(visits, episodes)
+        return PainTrajectoryModel(spline_df=None, first_visit=False).fit(visits, episodes)
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +58,13 @@ def test_terms_are_readable(linear: PainTrajectoryModel, spline: PainTrajectoryM
     ]
     assert list(spline.summary["term"]) == [
         "intercept", "arm:stretching_only", "arm:strength_graded_running",
-        "week_ns1", "week_ns2", "week_ns3",
-        "week_ns1:arm:stretching_only", "week_ns2:arm:stretching_only",
-        "week_ns3:arm:stretching_only",
-        "week_ns1:arm:strength_graded_running", "week_ns2:arm:strength_graded_running",
-        "week_ns3:arm:strength_graded_running",
+        "first_visit", "week_ns1", "week_ns2", "week_ns3", "week_ns4",
+        "first_visit:arm:stretching_only", "week_ns1:arm:stretching_only",
+        "week_ns2:arm:stretching_only", "week_ns3:arm:stretching_only",
+        "week_ns4:arm:stretching_only",
+        "first_visit:arm:strength_graded_running", "week_ns1:arm:strength_graded_running",
+        "week_ns2:arm:strength_graded_running", "week_ns3:arm:strength_graded_running",
+        "week_ns4:arm:strength_graded_running",
     ]
     assert linear.converged_ and spline.converged_
     assert spline.outcome_label_ == OUTCOME_LABEL == "Pain (NRS 0–10) recorded at clinic visits"
@@ -110,10 +113,11 @@ def test_predicted_population_line(linear: PainTrajectoryModel) -> None:
 def test_spline_prediction_and_week_zero(spline: PainTrajectoryModel) -> None:
     s = spline.summary.set_index("term")["coef"]
     pred = spline.predicted_.set_index(["arm", "week"])["pain_nrs"]
-    # the basis is 0 at week 0: the arm main effect is the arm difference at the first visit
-    assert pred[("rest_only", 0.0)] == pytest.approx(s["intercept"])
-    assert pred[("strength_graded_running", 0.0)] - pred[("rest_only", 0.0)] == pytest.approx(
-        s["arm:strength_graded_running"])
+    # the basis is 0 at week 0; the first-visit terms give each arm its own week-0 mean
+    assert pred[("rest_only", 0.0)] == pytest.approx(s["intercept"] + s["first_visit"])
+    arm = "strength_graded_running"
+    assert pred[(arm, 0.0)] - pred[("rest_only", 0.0)] == pytest.approx(
+        s[f"arm:{arm}"] + s[f"first_visit:arm:{arm}"])
     basis = spline.spline_.transform([10.0])[0]
     arm = "stretching_only"
     expected = (s["intercept"] + s[f"arm:{arm}"]
@@ -122,6 +126,34 @@ def test_spline_prediction_and_week_zero(spline: PainTrajectoryModel) -> None:
     assert pred[(arm, 10.0)] == pytest.approx(expected)
     again = spline.predict([0.0, 10.0], arm)
     assert again["pain_nrs"].tolist() == pytest.approx([pred[(arm, 0.0)], pred[(arm, 10.0)]])
+
+
+def test_week_zero_difference_is_the_observed_one(spline: PainTrajectoryModel,
+                                                  data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """With first-visit terms the model's week-0 arm differences are those of the first
+    visits (a saturated mean at week 0); without them they come from the spline's start."""
+    d = weeks_since_first_visit(*data)
+    obs = d[d["week"] == 0].groupby("arm")["pain_nrs"].mean()
+    c = spline.contrasts_.set_index(["arm", "week"])["difference"]
+    for arm in ("stretching_only", "strength_graded_running"):
+        assert c[(arm, 0.0)] == pytest.approx(obs[arm] - obs["rest_only"], abs=0.02)
+    plain = PainTrajectoryModel(first_visit=False).fit(*data)
+    assert not plain.first_visit_term_ and "first_visit" not in set(plain.summary["term"])
+    s = plain.summary.set_index("term")["coef"]
+    c0 = plain.contrasts_.set_index(["arm", "week"])["difference"]
+    assert c0[("stretching_only", 0.0)] == pytest.approx(s["arm:stretching_only"])
+
+
+def test_no_first_visits_in_an_arm_warns(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    visits, episodes = data
+    d = weeks_since_first_visit(visits, episodes)
+    drop = d[(d["week"] == 0) & (d["arm"] == "stretching_only")]
+    keep = ~visits.set_index(["episode_id", "visit_date"]).index.isin(
+        drop.set_index(["episode_id", "visit_date"]).index)
+    shifted = episodes.copy()  # first visits are still the episodes' start dates
+    with pytest.warns(StatisticalWarning, match="first visit"):
+        m = PainTrajectoryModel().fit(visits[keep], shifted)
+    assert not m.first_visit_term_
 
 
 def test_fit_is_deterministic(data: tuple[pd.DataFrame, pd.DataFrame],
@@ -145,6 +177,9 @@ def test_calibration(spline: PainTrajectoryModel, data: tuple[pd.DataFrame, pd.D
     assert list(weeks.columns) == TABLES["trajectories_calibration_weeks"]
     assert weeks["n"].sum() == len(data[0])
     np.testing.assert_allclose(weeks["diff"], weeks["observed"] - weeks["predicted"])
+    # episode-specific fitted values average out the random effects within a week's visits:
+    # they track the observed means much more closely than the population curve need to
+    assert (weeks["observed"] - weeks["fitted"]).abs().mean() < 0.15
     cal = spline.calibration_.set_index("arm")
     assert list(cal.columns) == TABLES["trajectories_calibration"][1:]
     for arm in ARMS3:
@@ -152,6 +187,8 @@ def test_calibration(spline: PainTrajectoryModel, data: tuple[pd.DataFrame, pd.D
         assert cal.loc[arm, "weeks"] == len(big)
         assert cal.loc[arm, "visits"] == big["n"].sum()
         assert cal.loc[arm, "mean_abs_diff"] == pytest.approx(big["diff"].abs().mean())
+        assert cal.loc[arm, "mean_abs_diff_conditional"] == pytest.approx(
+            (big["observed"] - big["fitted"]).abs().mean())
     # no dropout in these data and a correct mean model: observed means sit on the curve
     assert (cal["mean_abs_diff"] < 0.3).all()
 
@@ -183,10 +220,11 @@ def test_contrasts(spline: PainTrajectoryModel) -> None:
     row = c[(c["arm"] == "strength_graded_running") & (c["week"] == 8)].iloc[0]
     assert row["difference"] == pytest.approx(
         pred[("strength_graded_running", 8.0)] - pred[("rest_only", 8.0)])
-    s = spline.summary.set_index("term")
+    s = spline.summary.set_index("term")["coef"]
     zero = c[(c["arm"] == "stretching_only") & (c["week"] == 0)].iloc[0]
-    assert zero["difference"] == pytest.approx(s.loc["arm:stretching_only", "coef"])
-    assert zero["se"] == pytest.approx(s.loc["arm:stretching_only", "se"])
+    assert zero["difference"] == pytest.approx(
+        s["arm:stretching_only"] + s["first_visit:arm:stretching_only"])
+    assert (c["se"] > 0).all() and (c["lower"] < c["difference"]).all()
 
 
 def test_tables(spline: PainTrajectoryModel) -> None:
@@ -228,6 +266,17 @@ def test_gls_covariance_matches_dense_formula() -> None:
         start += k
     dense = np.linalg.inv(X.T @ np.linalg.solve(V, X))
     np.testing.assert_allclose(gls_covariance(X, z, groups, cov_re, scale), dense, rtol=1e-12)
+    # BLUPs: Ψσ² Z' V⁻¹ r per group
+    r = rng.normal(size=n)
+    b = random_effects(r, z, groups, cov_re, scale)
+    start = 0
+    for k in sizes:
+        zi = z[start:start + k]
+        Vi = V[start:start + k, start:start + k]
+        np.testing.assert_allclose(b[start:start + k],
+                                   np.tile(cov_re @ zi.T @ np.linalg.solve(Vi, r[start:start + k]),
+                                           (k, 1)), rtol=1e-12)
+        start += k
     with pytest.raises(AnalysisError, match="contiguous"):
         gls_covariance(X, z, groups[[0, 3, 1, 2, 4, 5, 6, 7, 8, 9]], cov_re, scale)
 

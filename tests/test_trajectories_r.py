@@ -2,7 +2,8 @@
 
 Visits of a small simulated cohort (realistic shape: pain falls, runners leave care when they
 recover) are written with ``week`` and R fits
-``lmer(pain_nrs ~ ns(week, df) * arm + (1 + week10 | episode_id), REML = TRUE)``. Compared:
+``lmer(pain_nrs ~ (first + ns(week, df)) * arm + (1 + week10 | episode_id), REML = TRUE)``
+(``first``: the first visit; also without it). Compared:
 the natural spline basis and knots, fixed effects and their standard errors, variance
 components and the predicted mean curve with its standard error. Without Rscript (and lme4)
 these tests skip outside CI; with ``CI`` set they fail instead.
@@ -40,12 +41,15 @@ pytestmark = [
 RTOL = 1e-3
 
 
-@pytest.fixture(scope="module", params=[(300, 3, 3), (250, 4, 17)], ids=["df3", "df4"])
+@pytest.fixture(scope="module", params=[(300, 4, 3, True), (250, 3, 17, True),
+                                        (250, 3, 5, False)],
+                ids=["df4", "df3", "df3_no_first_visit"])
 def reference(request, tmp_path_factory):
-    n, df, seed = request.param
+    n, df, seed, first = request.param
     cohort = simulate_cohort(n, seed=seed)
     visits, episodes = cohort.visits, cohort.episodes
-    model = PainTrajectoryModel(spline_df=df).fit(visits, episodes)
+    model = PainTrajectoryModel(spline_df=df, first_visit=first).fit(visits, episodes)
+    assert model.first_visit_term_ is first
     tmp = tmp_path_factory.mktemp(f"traj{df}")
     d = weeks_since_first_visit(visits, episodes)
     d[["episode_id", "arm", "week", "pain_nrs"]].to_csv(
@@ -54,7 +58,7 @@ def reference(request, tmp_path_factory):
                                                                      index=False)
     proc = subprocess.run(
         ["Rscript", str(R_SCRIPT), str(tmp / "visits.csv"), str(tmp / "grid.csv"), str(tmp),
-         str(df)],
+         str(df), str(int(first))],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -64,7 +68,8 @@ def reference(request, tmp_path_factory):
 
 def _r_term(term: str, df: int) -> str:
     term = term.replace("(Intercept)", "intercept").replace(f"ns(week, df = {df})", "week_ns")
-    return re.sub(r"arm(\w+)", r"arm:\1", term)
+    term = re.sub(r"arm(\w+)", r"arm:\1", term)
+    return re.sub(r"^first", "first_visit", term)
 
 
 def test_lme4_converged_cleanly(reference):

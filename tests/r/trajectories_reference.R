@@ -1,8 +1,10 @@
 # Reference results for tests/test_trajectories_r.py: the pain trajectory mixed model in lme4.
-# Usage: Rscript trajectories_reference.R visits.csv grid.csv outdir df
+# Usage: Rscript trajectories_reference.R visits.csv grid.csv outdir df first
 # visits.csv: episode_id, arm, week, pain_nrs; grid.csv: week (prediction weeks).
-# Model: lmer(pain_nrs ~ ns(week, df = df) * arm + (1 + week10 | episode_id), REML = TRUE),
-# week10 = week / 10, arm reference rest_only. Writes
+# Model (first = 1): lmer(pain_nrs ~ (first + ns(week, df = df)) * arm
+#                         + (1 + week10 | episode_id), REML = TRUE)
+# with first = (week == 0); first = 0 drops the first-visit term. week10 = week / 10, arm
+# reference rest_only. Writes
 #   fixef.csv   term, estimate, se                (fixef(m), sqrt(diag(vcov(m))))
 #   varcorr.csv component, estimate               (VarCorr in week10 units, residual variance)
 #   pred.csv    arm, week, fit, se                (X %*% fixef, sqrt(diag(X vcov X')), re.form=NA)
@@ -15,10 +17,14 @@ d <- read.csv(args[1], stringsAsFactors = FALSE)
 grid <- read.csv(args[2])$week
 out <- args[3]
 k <- as.integer(args[4])
+with_first <- as.integer(args[5]) == 1
 arms <- c("rest_only", "stretching_only", "strength_graded_running")
 d$arm <- factor(d$arm, levels = arms[arms %in% d$arm])
 d$week10 <- d$week / 10
-f <- as.formula(sprintf("pain_nrs ~ ns(week, df = %d) * arm + (1 + week10 | episode_id)", k))
+d$first <- as.numeric(d$week == 0)
+time_terms <- if (with_first) sprintf("(first + ns(week, df = %d))", k) else
+  sprintf("ns(week, df = %d)", k)
+f <- as.formula(sprintf("pain_nrs ~ %s * arm + (1 + week10 | episode_id)", time_terms))
 m <- lmer(f, data = d, REML = TRUE)
 write.csv(data.frame(term = names(fixef(m)), estimate = unname(fixef(m)),
                      se = unname(sqrt(diag(as.matrix(vcov(m)))))),
@@ -30,6 +36,7 @@ write.csv(data.frame(component = c("intercept_var", "intercept_week10_cov", "wee
           file.path(out, "varcorr.csv"), row.names = FALSE)
 tt <- delete.response(terms(m))
 nd <- expand.grid(week = grid, arm = levels(d$arm))
+nd$first <- as.numeric(nd$week == 0)
 X <- model.matrix(tt, nd)
 V <- as.matrix(vcov(m))
 write.csv(data.frame(arm = as.character(nd$arm), week = nd$week, fit = drop(X %*% fixef(m)),

@@ -7,22 +7,32 @@ writes as
 
 .. code-block:: r
 
-    lmer(pain_nrs ~ ns(week, df = 3) * arm + (1 + week10 | episode_id), REML = TRUE)
+    lmer(pain_nrs ~ (first + ns(week, df = 4)) * arm + (1 + week10 | episode_id), REML = TRUE)
 
-with ``week10 = week / 10``: a natural cubic spline of time (the basis of R's
-``splines::ns``: boundary knots at the range of the visit weeks, interior knots at their
-quantiles) interacted with arm, so that each arm's mean curve follows the data, plus a random
-intercept and a random slope per episode. Every spline basis function is 0 at the lower
-boundary knot (week 0), so the ``arm:<arm>`` main effects are the estimated arm differences at
-the first visit — neither forced to 0 nor imposed. ``spline_df=None`` gives the straight-line
-model ``pain_nrs ~ week * arm`` instead.
+with ``first = (week == 0)`` and ``week10 = week / 10``:
+
+- a natural cubic spline of time (the basis of R's ``splines::ns``: boundary knots at the range
+  of the visit weeks, interior knots at their quantiles) interacted with arm, so that each arm's
+  mean curve can follow the data;
+- a first-visit term per arm: the first visit is recorded before any treatment, and pain can
+  change abruptly within the first week (with graded running, visits at which the stage steps
+  up record low pain). Without this term a smooth curve through the early drop *invents* an arm
+  difference at week 0 (on the default simulated cohort: −1.2 NRS for strength + graded
+  running against an observed −0.1); with it, the week-0 arm difference is the one in the
+  data — neither forced to 0 nor made up. ``first_visit=False`` drops the term; the spline
+  basis is 0 at week 0, so the ``arm:<arm>`` terms then carry the week-0 difference;
+- a random intercept and a random slope (per 10 weeks) per episode.
+
+``spline_df=None, first_visit=False`` gives the straight-line model ``pain_nrs ~ week * arm``.
 
 Besides the fixed effects the model reports the predicted mean pain per arm and week with a
-confidence band, the observed weekly means, a calibration summary (how far the observed weekly
-means lie from the model's mean) and observed means split by how long episodes stayed in
-follow-up. Runners leave care when they recover, so the visits are informatively missing: the
-mixed model's mean describes the whole arm under a missing-at-random assumption, the observed
-means describe those still attending — the by-follow-up table shows how different they are.
+confidence band, arm contrasts at fixed weeks, the observed weekly means, a calibration summary
+and observed means split by how long episodes stayed in follow-up. Runners leave care when they
+recover, so the visits are informatively missing: the mixed model's mean describes the whole arm
+under a missing-at-random assumption, the observed means describe those still attending. The
+calibration summary shows both gaps: observed weekly means against the model's mean (the
+dropout gap) and against the mean of the episode-specific fitted values at the same visits
+(the fit of the model itself).
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ OUTCOME_LABEL = "Pain (NRS 0–10) recorded at clinic visits"
 #: Weeks per unit of the random slope's time variable (fitting only; estimates are per week).
 WEEK_UNIT = 10.0
 #: Default degrees of freedom of the natural spline of time.
-SPLINE_DF = 3
+SPLINE_DF = 4
 #: Weeks with at least this many visits (per arm) enter the calibration summary.
 CALIBRATION_MIN_VISITS = 30
 #: Week of the last visit splitting episodes into follow-up patterns.
@@ -61,8 +71,9 @@ TABLES: dict[str, list[str]] = {
     "trajectories_predicted": ["arm", "week", "pain_nrs", "lower", "upper"],
     "trajectories_observed": ["arm", "week", "pain_nrs", "n"],
     "trajectories_calibration": ["arm", "weeks", "visits", "mean_abs_diff", "max_abs_diff",
-                                 "mean_diff"],
-    "trajectories_calibration_weeks": ["arm", "week", "n", "observed", "predicted", "diff"],
+                                 "mean_diff", "mean_abs_diff_conditional"],
+    "trajectories_calibration_weeks": ["arm", "week", "n", "observed", "predicted", "diff",
+                                       "fitted"],
     "trajectories_by_pattern": ["arm", "followup", "week", "pain_nrs", "n", "episodes"],
     "trajectories_variance": ["component", "estimate"],
     "trajectories_contrasts": ["arm", "week", "difference", "se", "lower", "upper", "p"],
@@ -269,6 +280,27 @@ def profiled_deviance_start(
     return lam @ lam.T, bool(opt.success)
 
 
+def random_effects(
+    resid: np.ndarray, z: np.ndarray, groups: np.ndarray, cov_re: np.ndarray, scale: float
+) -> np.ndarray:
+    """Predicted random effects (BLUPs) of each row's group, ``Ψ (I + Z_i' Z_i Ψ)⁻¹ Z_i' r_i``
+    with ``Ψ = cov_re / σ²`` and ``r_i`` the marginal residuals of group ``i``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n × q``: the random effects of the group of every row (rows of a group contiguous).
+    """
+    starts = _group_starts(groups)
+    q = z.shape[1]
+    psi = np.asarray(cov_re, dtype=float) / scale
+    ztz = np.add.reduceat(z[:, :, None] * z[:, None, :], starts, axis=0)
+    ztr = np.add.reduceat(z * resid[:, None], starts, axis=0)
+    b = (psi @ np.linalg.inv(np.eye(q) + ztz @ psi) @ ztr[:, :, None])[:, :, 0]
+    sizes = np.diff(np.r_[starts, resid.size])
+    return np.repeat(b, sizes, axis=0)
+
+
 def weeks_since_first_visit(visits: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
     """Join the arm and first visit date onto the visits and add ``week``.
 
@@ -325,8 +357,10 @@ class PainTrajectoryModel:
     reference
         Reference arm.
     spline_df
-        Degrees of freedom of the natural spline of time (default 3); ``None`` for a straight
+        Degrees of freedom of the natural spline of time (default 4); ``None`` for a straight
         line in ``week``.
+    first_visit
+        Add a first-visit (week 0) term per arm (default); see the module notes.
     grid
         Weeks at which to predict the mean curve; default every week from 0 to the 95th
         percentile of observed visit weeks.
@@ -350,10 +384,11 @@ class PainTrajectoryModel:
     Attributes
     ----------
     summary : pandas.DataFrame
-        Fixed effects ``term, coef, se, lower, upper, p``: ``intercept``, ``arm:<arm>`` (arm
-        difference at week 0), ``week_ns<k>`` (spline terms of the reference arm) and
-        ``week_ns<k>:arm:<arm>``; with ``spline_df=None``: ``week`` and ``week:arm:<arm>``
-        per week.
+        Fixed effects ``term, coef, se, lower, upper, p``: ``intercept``, ``arm:<arm>``,
+        ``first_visit`` (first visit against the curve's start), ``week_ns<k>`` (spline terms
+        of the reference arm), ``first_visit:arm:<arm>`` and ``week_ns<k>:arm:<arm>``; with
+        ``spline_df=None``: ``week`` and ``week:arm:<arm>`` per week. The arm difference at
+        week 0 is ``arm:<arm> + first_visit:arm:<arm>`` (see :attr:`contrasts_`).
     variance_components_ : pandas.DataFrame
         ``component, estimate``: random intercept variance, intercept–slope covariance, slope
         variance (slope per week) and residual variance.
@@ -364,12 +399,15 @@ class PainTrajectoryModel:
         ``arm, week, pain_nrs, n``: mean observed pain by arm and whole week, ``n`` visits
         (table ``trajectories_observed``).
     calibration_weeks_ : pandas.DataFrame
-        ``arm, week, n, observed, predicted, diff``: per arm and whole week, the observed mean
-        and the mean of the model's predictions at the same visits (``diff`` = observed −
-        predicted).
+        ``arm, week, n, observed, predicted, diff, fitted``: per arm and whole week, the
+        observed mean, the mean of the model's (population) predictions at the same visits,
+        ``diff`` = observed − predicted, and the mean of the episode-specific fitted values
+        (fixed effects plus the episode's predicted random effects).
     calibration_ : pandas.DataFrame
-        ``arm, weeks, visits, mean_abs_diff, max_abs_diff, mean_diff`` over the weeks with at
-        least ``min_visits`` visits.
+        ``arm, weeks, visits, mean_abs_diff, max_abs_diff, mean_diff,
+        mean_abs_diff_conditional`` over the weeks with at least ``min_visits`` visits: the
+        gap between observed means and the population curve (dropout plus misfit) and, last,
+        between observed means and the fitted values (misfit of the model alone).
     by_pattern_ : pandas.DataFrame
         ``arm, followup, week, pain_nrs, n, episodes``: observed weekly means split by the week
         of the episode's last visit.
@@ -397,11 +435,11 @@ class PainTrajectoryModel:
     >>> b0, b1 = np.repeat(rng.normal(0, 1, 40), 5), np.repeat(rng.normal(0, 0.1, 40), 5)
     >>> week = np.tile(np.arange(5) * 2.0, 40)
     >>> vis["pain_nrs"] = 6 + b0 + (b1 - 0.3) * week + rng.normal(0, 0.5, 200)
-    >>> m = PainTrajectoryModel(spline_df=None).fit(vis, ep)
+    >>> m = PainTrajectoryModel(spline_df=None, first_visit=False).fit(vis, ep)
     >>> list(m.summary["term"])
     ['intercept', 'arm:strength_graded_running', 'week', 'week:arm:strength_graded_running']
-    >>> list(PainTrajectoryModel(spline_df=2).fit(vis, ep).summary["term"])[:4]
-    ['intercept', 'arm:strength_graded_running', 'week_ns1', 'week_ns2']
+    >>> list(PainTrajectoryModel(spline_df=2).fit(vis, ep).summary["term"])[:5]
+    ['intercept', 'arm:strength_graded_running', 'first_visit', 'week_ns1', 'week_ns2']
     """
 
     def __init__(
@@ -416,6 +454,7 @@ class PainTrajectoryModel:
         min_visits: int = CALIBRATION_MIN_VISITS,
         pattern_cuts: tuple[float, float] = PATTERN_CUTS,
         contrast_weeks: Sequence[float] = CONTRAST_WEEKS,
+        first_visit: bool = True,
     ) -> None:
         if spline_df is not None and int(spline_df) < 1:
             raise AnalysisError("spline_df must be a positive integer or None")
@@ -431,14 +470,21 @@ class PainTrajectoryModel:
         self.min_visits = min_visits
         self.pattern_cuts = pattern_cuts
         self.contrast_weeks = tuple(float(w) for w in contrast_weeks)
+        self.first_visit = first_visit
 
     # ------------------------------------------------------------------ design
     def _time_columns(self, week: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Fixed-effect time columns at ``week`` (per-week units for the straight line)."""
+        """Fixed-effect time columns at ``week``: the first-visit indicator (if used), then
+        the spline basis or ``week`` (per-week units for the straight line)."""
         if self.spline_ is None:
-            return week[:, None], ["week"]
-        basis = self.spline_.transform(week)
-        return basis, [f"week_ns{k + 1}" for k in range(basis.shape[1])]
+            cols, names = week[:, None], ["week"]
+        else:
+            cols = self.spline_.transform(week)
+            names = [f"week_ns{k + 1}" for k in range(cols.shape[1])]
+        if self.first_visit_term_:
+            cols = np.column_stack([(week == 0).astype(float), cols])
+            names = ["first_visit", *names]
+        return cols, names
 
     def _design(self, week: np.ndarray, arm: np.ndarray) -> np.ndarray:
         """Fixed-effect design (columns in :attr:`terms_` order) for weeks and arm labels."""
@@ -488,6 +534,7 @@ class PainTrajectoryModel:
         week = df["week"].to_numpy(float)
         arm = df["arm"].to_numpy(str)
         self.spline_ = None if self.spline_df is None else NaturalSpline(self.spline_df).fit(week)
+        self.first_visit_term_ = self.first_visit and self._first_visits_everywhere(df)
         self.terms_ = self._terms()
         X = self._design(week, arm)
         # fixed-effect columns for the straight line in WEEK_UNIT units (better conditioned);
@@ -527,7 +574,7 @@ class PainTrajectoryModel:
         self._tidy(res, scale, X, exog_re.to_numpy(), df["episode_id"].to_numpy())
         self._predict(df)
         self.observed_means_ = self._observed(df)
-        self._calibrate(df)
+        self._calibrate(df, exog_re.to_numpy())
         self.by_pattern_ = self._by_pattern(df)
         self.contrasts_ = self._contrasts(float(df["week"].max()))
         return self
@@ -562,6 +609,19 @@ class PainTrajectoryModel:
             except np.linalg.LinAlgError:
                 return None, []
         return res, list(caught)
+
+    def _first_visits_everywhere(self, df: pd.DataFrame) -> bool:
+        """Whether every arm has pain recorded at a first visit (week 0)."""
+        at0 = set(df.loc[df["week"] == 0, "arm"])
+        missing = [a for a in self.arms_ if a not in at0]
+        if missing:
+            warnings.warn(
+                f"No pain recorded at the first visit in {missing}: the model has no separate "
+                "first-visit term, and its curve at week 0 is the spline's extrapolation.",
+                StatisticalWarning,
+                stacklevel=3,
+            )
+        return not missing
 
     def _check_convergence(self, res: Any, caught: list[warnings.WarningMessage]) -> None:
         failed = _failures(caught)
@@ -653,13 +713,18 @@ class PainTrajectoryModel:
         )
         return self._in_arm_order(out, ["week"])[TABLES["trajectories_observed"]]
 
-    def _calibrate(self, df: pd.DataFrame) -> None:
+    def _calibrate(self, df: pd.DataFrame, z: np.ndarray) -> None:
         x = self._design(df["week"].to_numpy(float), df["arm"].to_numpy(str))
-        d = df.assign(predicted=x @ self.coef_, wk=np.floor(df["week"]))
+        marginal = x @ self.coef_
+        blup = random_effects(df["pain_nrs"].to_numpy(float) - marginal, z,
+                              df["episode_id"].to_numpy(), np.asarray(self.result_.cov_re),
+                              float(self.result_.scale))
+        d = df.assign(predicted=marginal, fitted=marginal + np.sum(z * blup, axis=1),
+                      wk=np.floor(df["week"]))
         per = (
             d.groupby(["arm", "wk"], sort=True)
             .agg(n=("pain_nrs", "size"), observed=("pain_nrs", "mean"),
-                 predicted=("predicted", "mean"))
+                 predicted=("predicted", "mean"), fitted=("fitted", "mean"))
             .reset_index()
             .rename(columns={"wk": "week"})
         )
@@ -676,6 +741,8 @@ class PainTrajectoryModel:
                 "mean_abs_diff": float(g["diff"].abs().mean()) if len(g) else np.nan,
                 "max_abs_diff": float(g["diff"].abs().max()) if len(g) else np.nan,
                 "mean_diff": float(g["diff"].mean()) if len(g) else np.nan,
+                "mean_abs_diff_conditional": (float((g["observed"] - g["fitted"]).abs().mean())
+                                              if len(g) else np.nan),
             })
         self.calibration_ = pd.DataFrame(rows, columns=TABLES["trajectories_calibration"])
 
