@@ -129,7 +129,7 @@ def _phone_form(span: str) -> tuple[bool, bool]:
     plus = span.startswith("+")
     body = span[1:] if plus else span
     groups = [g for g in _NOT_DIGIT.split(body) if g]
-    bare = not plus and len(groups) == 1 and body.isdigit()
+    bare = not plus and len(groups) == 1  # digits only (parentheses around them allowed)
     if plus:
         return digits[0] != "0" and nd <= 15 and len(groups[-1]) >= 2, False
     if digits.startswith("00"):
