@@ -16,7 +16,8 @@ Rules (the dashboard's defaults, after the CMS cell-size policy; the threshold i
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Final, Literal
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -182,3 +183,325 @@ def at_risk_statuses(
             previous = value
     return out
 
+
+
+# ----------------------------------------------------------------------------------------------
+# a system of published counts, protected and audited by linear programming
+
+#: Kinds of count in a :class:`CountSystem`.
+TABLE: Final = "table"  # printed in a table: a number, "<t" or "*"
+RATE: Final = "rate"  # revealed by a printed rate (or hidden: "—")
+LATENT: Final = "latent"  # never printed, but tied to printed counts (exits between times)
+HIDDEN: Final = "hidden"  # status of a rate that is not printed, and of latent counts
+
+Kind = Literal["table", "rate", "latent"]
+
+
+class DisclosureError(RuntimeError):
+    """A published count could be worked out more precisely than the rules allow."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One hidden count whose feasible range is narrower than the rules allow."""
+
+    key: Hashable
+    value: int
+    status: str
+    lower: float
+    upper: float
+    rule: str
+
+    def __str__(self) -> str:
+        return (f"{self.key!r} ({self.status}) can be worked out to lie in "
+                f"[{self.lower:g}, {self.upper:g}]: {self.rule}")
+
+
+@dataclass
+class CountSystem:
+    """Every count the pages publish or imply, the equations that tie them, and their statuses.
+
+    Keys are any hashable names. ``equal(parts, total)`` states ``Σ parts = total``: a table
+    line, a rate's numerator plus its complement equal to its denominator, a number at risk
+    minus the people who left before the next time. ``requires(a, b)``: ``a`` (a rate) is shown
+    only while ``b`` (its denominator) is shown as a number; ``together(keys)``: shown or hidden
+    together (a rate's numerator and complement).
+
+    :meth:`protect` sets the statuses (primary, then complementary suppression verified by
+    :meth:`audit`); :meth:`audit` checks them with linear programs (see ``docs/disclosure.md``).
+    """
+
+    threshold: int = DEFAULT_THRESHOLD
+    values: dict[Hashable, int] = field(default_factory=dict)
+    kinds: dict[Hashable, str] = field(default_factory=dict)
+    cost: dict[Hashable, float] = field(default_factory=dict)
+    equations: list[tuple[tuple[Hashable, ...], Hashable]] = field(default_factory=list)
+    needs: dict[Hashable, list[Hashable]] = field(default_factory=dict)
+    groups: dict[Hashable, tuple[Hashable, ...]] = field(default_factory=dict)
+    forced: set[Hashable] = field(default_factory=set)
+    status: dict[Hashable, str] = field(default_factory=dict)
+
+    def add(self, key: Hashable, value: int, kind: Kind = TABLE, cost: float = 0.0) -> Hashable:
+        """Add a count (``kind``: table, rate or latent); returns ``key``."""
+        if key in self.values:
+            if int(value) != self.values[key]:
+                raise ValueError(f"count {key!r} added twice with different values")
+            return key
+        if int(value) < 0:
+            raise ValueError(f"count {key!r} is negative")
+        self.values[key] = int(value)
+        self.kinds[key] = kind
+        self.cost[key] = float(cost)
+        return key
+
+    def equal(self, parts: Sequence[Hashable], total: Hashable) -> None:
+        """State ``Σ parts = total`` (the values must agree)."""
+        for k in (*parts, total):
+            if k not in self.values:
+                raise KeyError(f"count {k!r} has no value")
+        if sum(self.values[k] for k in parts) != self.values[total]:
+            raise ValueError(f"parts of {total!r} do not add up to it")
+        self.equations.append((tuple(parts), total))
+
+    def requires(self, key: Hashable, other: Hashable) -> None:
+        """``key`` may be shown only while ``other`` is shown as a number."""
+        self.needs.setdefault(key, []).append(other)
+
+    def together(self, keys: Sequence[Hashable]) -> None:
+        """The ``keys`` are shown or hidden together."""
+        group = tuple(keys)
+        for k in group:
+            self.groups[k] = group
+
+    def hide(self, key: Hashable) -> None:
+        """Hide ``key`` whatever its value (e.g. a rate resting on too few people at risk)."""
+        self.forced.add(key)
+
+    # -- statuses --------------------------------------------------------------------------
+
+    def _primary(self) -> dict[Hashable, str]:
+        t = self.threshold
+        status: dict[Hashable, str] = {}
+        for k, v in self.values.items():
+            kind = self.kinds[k]
+            if kind == LATENT:
+                status[k] = HIDDEN
+            elif kind == RATE:
+                status[k] = HIDDEN if (is_small(v, t) or k in self.forced) else SHOWN
+            else:
+                hide = k in self.forced and v > 0
+                status[k] = SMALL if is_small(v, t) else (WITHHELD if hide else SHOWN)
+        return status
+
+    def _propagate(self, status: dict[Hashable, str]) -> None:
+        """Hide together-groups and rates whose denominators are hidden, until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for k in self.values:
+                if status[k] != SHOWN or (self.kinds[k] == TABLE and self.values[k] == 0):
+                    continue
+                hide = any(status[o] != SHOWN for o in self.needs.get(k, ()))
+                hide = hide or any(status[o] != SHOWN for o in self.groups.get(k, ()))
+                if hide:
+                    status[k] = self._hidden_status(k)
+                    changed = True
+
+    def _hidden_status(self, key: Hashable) -> str:
+        if self.kinds[key] == TABLE:
+            return SMALL if is_small(self.values[key], self.threshold) else WITHHELD
+        return HIDDEN
+
+    def protect(self, max_rounds: int = 10_000) -> dict[Hashable, str]:
+        """Primary suppression, then complementary suppression until :meth:`audit` passes.
+
+        Raises :class:`DisclosureError` when no further count can be withheld to protect one.
+        """
+        status = self._primary()
+        self._propagate(status)
+        lp = _LP(self)
+        passed: set[Hashable] = set()
+        for _ in range(max_rounds):
+            finding = None
+            for k in self.values:
+                if k in passed or status[k] == SHOWN:
+                    continue
+                f = lp.check(k, status)
+                if f is None:
+                    passed.add(k)  # hiding more only widens ranges: it stays protected
+                else:
+                    finding = f
+                    break
+            if finding is None:
+                self.status = status
+                return dict(status)
+            pick = self._complement(finding.key, status)
+            if pick is None:
+                raise DisclosureError(f"cannot protect {finding}")
+            status[pick] = self._hidden_status(pick)
+            self._propagate(status)
+        raise DisclosureError("complementary suppression did not finish")
+
+    def _complement(self, key: Hashable, status: dict[Hashable, str]) -> Hashable | None:
+        """A shown count to withhold next: from an equation holding ``key`` (fewest hidden
+        counts first), else from equations holding its hidden neighbours."""
+        def shown_in(eq: tuple[tuple[Hashable, ...], Hashable]) -> list[Hashable]:
+            return [c for c in (*eq[0], eq[1]) if status[c] == SHOWN and self.values[c] > 0
+                    and self.kinds[c] != LATENT]
+
+        def pick(eqs: list[tuple[tuple[Hashable, ...], Hashable]]) -> Hashable | None:
+            best = None
+            for eq in eqs:
+                cells = (*eq[0], eq[1])
+                n_hidden = sum(status[c] != SHOWN for c in cells)
+                for c in shown_in(eq):
+                    rank = (self.cost.get(c, 0.0), n_hidden, self.values[c])
+                    if best is None or rank < best[0]:
+                        best = (rank, c)
+            return None if best is None else best[1]
+
+        near = [eq for eq in self.equations if key in eq[0] or key == eq[1]]
+        found = pick(near)
+        if found is not None:
+            return found
+        seen = {key}
+        frontier = [key]
+        while frontier:
+            nxt = []
+            for k in frontier:
+                for eq in self.equations:
+                    cells = (*eq[0], eq[1])
+                    if k not in cells:
+                        continue
+                    for c in cells:
+                        if c not in seen and status[c] != SHOWN:
+                            seen.add(c)
+                            nxt.append(c)
+            eqs = [eq for eq in self.equations if any(c in seen for c in (*eq[0], eq[1]))]
+            found = pick(eqs)
+            if found is not None:
+                return found
+            frontier = nxt
+        return None
+
+    def audit(self, status: Mapping[Hashable, str] | None = None) -> list[Finding]:
+        """Every hidden count whose feasible range is narrower than the rules allow (LP)."""
+        status = dict(self.status if status is None else status)
+        lp = _LP(self)
+        return [f for k in self.values if status[k] != SHOWN
+                for f in [lp.check(k, status)] if f is not None]
+
+    def ranges(self, status: Mapping[Hashable, str] | None = None) -> dict[Hashable, tuple[float, float]]:
+        """Feasible range (LP min and max) of every hidden count, as an auditor computes it."""
+        status = dict(self.status if status is None else status)
+        lp = _LP(self)
+        return {k: lp.range(k, status) for k in self.values if status[k] != SHOWN}
+
+    def text(self, key: Hashable) -> str:
+        """Printed text of a table count: number, ``<t`` or ``*``."""
+        return format_count(self.values[key], self.threshold, self.status[key])  # type: ignore[arg-type]
+
+
+class _LP:
+    """The linear programs of an audit: one variable per count, the equations as equalities."""
+
+    def __init__(self, system: CountSystem) -> None:
+        from scipy.sparse import coo_matrix
+
+        self.system = system
+        self.keys = list(system.values)
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        rows, cols, vals = [], [], []
+        for r, (parts, total) in enumerate(system.equations):
+            for p in parts:
+                rows.append(r)
+                cols.append(self.index[p])
+                vals.append(1.0)
+            rows.append(r)
+            cols.append(self.index[total])
+            vals.append(-1.0)
+        n_eq = len(system.equations)
+        self.a_eq = coo_matrix((vals, (rows, cols)), shape=(max(n_eq, 1), len(self.keys))).tocsr()
+        self.b_eq = np.zeros(max(n_eq, 1))
+        # an equation touches only its own counts: solve each connected part on its own
+        parent = list(range(len(self.keys)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for parts, total in system.equations:
+            root = find(self.index[total])
+            for p in parts:
+                parent[find(self.index[p])] = root
+        comp = np.array([find(i) for i in range(len(self.keys))])
+        self.component = comp
+        self._cache: dict[int, Any] = {}
+
+    def bounds(self, status: Mapping[Hashable, str]) -> list[tuple[float, float | None]]:
+        t = self.system.threshold
+        out: list[tuple[float, float | None]] = []
+        for k in self.keys:
+            v = self.system.values[k]
+            s = status[k]
+            if s == SHOWN:
+                out.append((v, v))
+            elif s == SMALL:
+                out.append((1, t - 1))
+            elif s == WITHHELD:
+                out.append((t, None))
+            else:
+                out.append((0, None))
+        return out
+
+    def range(self, key: Hashable, status: Mapping[Hashable, str]) -> tuple[float, float]:
+        from scipy.optimize import linprog
+
+        i = self.index[key]
+        comp = int(self.component[i])
+        if comp not in self._cache:
+            sel = np.flatnonzero(self.component == comp)
+            sub = self.a_eq[:, sel]
+            rows = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
+            self._cache[comp] = (sel, sub[rows] if rows.size else None,
+                                 self.b_eq[rows] if rows.size else None)
+        sel, a, beq = self._cache[comp]
+        bounds = self.bounds(status)
+        b = [bounds[j] for j in sel]
+        c = np.zeros(sel.size)
+        c[int(np.flatnonzero(sel == i)[0])] = 1.0
+        out = []
+        for sign in (1.0, -1.0):
+            res = linprog(sign * c, A_eq=a, b_eq=beq, bounds=b, method="highs")
+            if res.status == 3:  # unbounded
+                out.append(-sign * np.inf)
+            elif res.status != 0:
+                raise DisclosureError(f"the audit LP of {key!r} failed: {res.message}")
+            else:
+                out.append(sign * float(res.fun))
+        return out[0], out[1]
+
+    def check(self, key: Hashable, status: Mapping[Hashable, str]) -> Finding | None:
+        t = self.system.threshold
+        v = self.system.values[key]
+        s = status[key]
+        kind = self.system.kinds[key]
+        if t <= 1:
+            return None
+        if kind == TABLE and s == WITHHELD:
+            rule = f"a * count must keep at least {t - 1} possible values"
+        elif 1 <= v < t and kind == TABLE:
+            rule = f"a <{t} count must stay anywhere from 1 to {t - 1}"
+        elif 1 <= v < t:
+            rule = f"a hidden small count must keep at least {t - 1} possible values"
+        else:
+            return None
+        lo, hi = self.range(key, status)
+        tol = 1e-6
+        if kind == TABLE and s != WITHHELD:
+            ok = lo <= 1 + tol and hi >= t - 1 - tol
+        else:
+            ok = hi - lo >= t - 2 - tol
+        return None if ok else Finding(key, v, s, lo, hi, rule)
