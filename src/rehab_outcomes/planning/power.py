@@ -31,6 +31,7 @@ from scipy import special, stats
 from rehab_outcomes.contract.schema import ARMS, REFERENCE_ARM
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.planning.trials import TRIAL_BLOCK, simulate_blocks, trial_model
+from rehab_outcomes.reporting.style import comparison_colour
 from rehab_outcomes.simulation.params import SimulationParams
 from rehab_outcomes.survival.batch import cox_groups_batch, logrank_batch, tie_structure
 
@@ -325,13 +326,6 @@ def gather_counts(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # output
 
-#: Okabe–Ito colours per comparison (the arms' colours of the analysis figures).
-_COLOURS = {
-    "overall": "#000000",
-    _ARMS_VS_REF[0]: "#0072B2",
-    _ARMS_VS_REF[1]: "#009E73",
-    "any": "#CC79A7",
-}
 _RC = {
     "svg.hashsalt": "rehab-outcomes",
     "svg.fonttype": "path",
@@ -360,7 +354,7 @@ def plot_power(table: pd.DataFrame, stem: str | Path) -> tuple[Path, Path]:
                         & (table["test"] == test)]
             for label in dict.fromkeys(sub["comparison"]):
                 s = sub[sub["comparison"] == label].sort_values("n_per_arm")
-                colour = _COLOURS.get(label, "#D55E00")
+                colour = comparison_colour(label)
                 x = s["n_per_arm"].to_numpy()
                 ax.fill_between(x, s["power_lower"], s["power_upper"], color=colour, alpha=0.18,
                                 linewidth=0)

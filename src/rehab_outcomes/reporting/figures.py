@@ -24,21 +24,14 @@ from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
 from rehab_outcomes.contract.schema import ARMS, REFERENCE_ARM
 from rehab_outcomes.exceptions import AnalysisError
+from rehab_outcomes.reporting.style import (  # one definition of the arms' styles
+    ARM_COLOURS,
+    ARM_LABELS,
+    ARM_LINESTYLES,
+    EXTRA_COLOURS,
+    arm_label,
+)
 
-#: Okabe–Ito colours, one fixed colour per arm.
-ARM_COLOURS: Final = {
-    "rest_only": "#E69F00",
-    "stretching_only": "#0072B2",
-    "strength_graded_running": "#009E73",
-}
-#: Further Okabe–Ito colours for arms outside the contract, in order.
-EXTRA_COLOURS: Final = ("#CC79A7", "#D55E00", "#56B4E9", "#000000")
-ARM_LINESTYLES: Final = {"rest_only": "--", "stretching_only": "-.", "strength_graded_running": "-"}
-ARM_LABELS: Final = {
-    "rest_only": "Rest only",
-    "stretching_only": "Stretching only",
-    "strength_graded_running": "Strength + graded running",
-}
 DEFAULT_AT_RISK_TIMES: Final = (0, 4, 8, 12, 26, 52)
 
 _RC: Final = {
@@ -50,11 +43,6 @@ _RC: Final = {
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
 }
-
-
-def arm_label(arm: str) -> str:
-    """Readable label of an arm (``"strength_graded_running"`` → ``"Strength + graded running"``)."""
-    return ARM_LABELS.get(arm, str(arm).replace("_", " ").capitalize())
 
 
 def _order_arms(arms: Iterable[str]) -> list[str]:
