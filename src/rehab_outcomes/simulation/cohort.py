@@ -355,15 +355,36 @@ def simulate_cohort(
 
 def build_truth(params: SimulationParams, cal: Calibration, seed: int, n: int, design: str,
                 scenario: str | None, frail_pf: np.ndarray, frail_re: np.ndarray) -> dict[str, Any]:
-    """The JSON-ready record of what generated a cohort."""
+    """The JSON-ready record of what generated a cohort.
+
+    Both estimands of the truth: the conditional log hazard ratios of every term (the
+    parameters: ``<outcome>.log_hr``) and the marginal ones of the arms, pooled over fixed Monte
+    Carlo samples with their Monte Carlo SE (``<outcome>.marginal``: latent times of the whole
+    population; ``<outcome>.marginal_under_follow_up``: with the simulator's censoring), see
+    :mod:`rehab_outcomes.simulation.truth`. The marginal truth depends on the parameters only,
+    not on ``seed``, ``n`` or ``design``.
+    """
+    from rehab_outcomes.simulation.truth import DEFINITIONS, marginal_truth
+
     p = params
     a = p.allocation
+    t0 = time.perf_counter()
+    marginal: Any = None
+    try:
+        marginal = marginal_truth(p, "randomised")
+        log.info("marginal truth (%s) in %.2f s", marginal.source, time.perf_counter() - t0)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:  # degenerate parameters
+        log.warning("no marginal truth for these parameters: %s", exc)
 
-    def outcome(effects: Any, wb: Any, targets: dict[str, float], frail: np.ndarray) -> dict[str, Any]:
+    def outcome(effects: Any, wb: Any, targets: dict[str, float], frail: np.ndarray,
+                name: str) -> dict[str, Any]:
         log_hr = effects.as_terms()
         return {
             "log_hr": log_hr,
             "hr": {k: math.exp(v) for k, v in log_hr.items()},
+            "marginal": None if marginal is None else marginal.record("population", name),
+            "marginal_under_follow_up": (None if marginal is None
+                                         else marginal.record("under_follow_up", name)),
             "baseline": {"distribution": "weibull", "time_unit": "weeks", "shape": wb.shape,
                          "scale": wb.scale,
                          "cumulative_hazard": "(t / scale) ** shape * exp(lp) * site_frailty"},
@@ -396,18 +417,25 @@ def build_truth(params: SimulationParams, cal: Calibration, seed: int, n: int, d
         "design": design,
         "scenario": scenario,
         "reference_levels": {"arm": "rest_only", "sex": "female"},
+        "estimands": {
+            "conditional": {"where": "<outcome>.log_hr", "definition": DEFINITIONS["conditional"]},
+            "marginal": {"where": "<outcome>.marginal", "definition": DEFINITIONS["population"]},
+            "marginal_under_follow_up": {"where": "<outcome>.marginal_under_follow_up",
+                                         "definition": DEFINITIONS["under_follow_up"]},
+            "marginal_monte_carlo": None if marginal is None else marginal.monte_carlo(),
+        },
         "centering": centers(p.cohort),
         "linear_predictor": "sum of log_hr[term] * (value - centering) over the terms "
                             "(BMI effect uses the true BMI, also where the record is missing)",
         "pain_free": outcome(p.pain_free.effects, cal.pain_free, {
             "not_pain_free_by_52_weeks": p.pain_free.target_not_pain_free_52w,
             "median_weeks_among_pain_free_by_52_weeks": p.pain_free.target_median_recovered_weeks,
-        }, frail_pf),
+        }, frail_pf, "pain_free"),
         "reinjury": outcome(p.reinjury.effects, cal.reinjury, {
             "by_6_months": p.reinjury.target_6_months, "by_12_months": p.reinjury.target_12_months,
             "weeks_6_months": WEEKS_6_MONTHS, "weeks_12_months": WEEKS_12_MONTHS,
             "population": "rest-only patients pain-free within 52 weeks",
-        }, frail_re),
+        }, frail_re, "reinjury"),
         "calibration_achieved": cal.achieved,
         "allocation": allocation,
         "censoring": {
