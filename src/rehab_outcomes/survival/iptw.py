@@ -20,6 +20,9 @@ from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
 
 #: Absolute standardised mean difference above which a covariate counts as imbalanced.
 SMD_THRESHOLD = 0.1
+#: Columns of :meth:`PropensityModel.balance_pairs`.
+BALANCE_PAIRS_COLUMNS = ["population", "term", "arm", "vs_arm", "smd_before", "smd_after",
+                         "imbalanced_before", "imbalanced_after"]
 
 _INTERCEPT = "intercept"
 
@@ -112,7 +115,8 @@ class PropensityModel:
     weights_ : pandas.Series
         Stabilised weights: marginal share of the received arm / its propensity.
     balance_ : pandas.DataFrame
-        ``term, arm, smd_before, smd_after, imbalanced_before, imbalanced_after``.
+        ``term, arm, smd_before, smd_after, imbalanced_before, imbalanced_after``: each arm
+        against the reference arm, all episodes.
     effective_sample_size_ : pandas.Series
         Kish effective sample size of the weights in each arm.
 
@@ -265,6 +269,8 @@ class PropensityModel:
             .reindex(self.arms_)
             .rename("effective_sample_size")
         )
+        self._balance_terms = balance_terms
+        self._arm = arm.to_numpy()
         self.balance_ = self._balance(balance_terms, arm.to_numpy(), w)
         self._warn(probs, w)
         return self
@@ -329,6 +335,50 @@ class PropensityModel:
                 after = smd(xv[trt], xv[ref], w[trt], w[ref], binary=binary)
                 rows.append((term, other, before, after))
         out = pd.DataFrame(rows, columns=["term", "arm", "smd_before", "smd_after"])
+        out["imbalanced_before"] = out["smd_before"].abs() > SMD_THRESHOLD
+        out["imbalanced_after"] = out["smd_after"].abs() > SMD_THRESHOLD
+        return out
+
+    def balance_pairs(
+        self, rows: np.ndarray | pd.Series | None = None, population: str = "all"
+    ) -> pd.DataFrame:
+        """Balance of every covariate term for every pair of arms, optionally within a subset.
+
+        Parameters
+        ----------
+        rows
+            Boolean mask over the fitted rows selecting a subset (e.g. the episodes that became
+            pain-free, where the re-injury analysis takes place); ``None`` for all rows. The
+            weights are the fitted (baseline) weights of those rows.
+        population
+            Label of the subset in the ``population`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``population, term, arm, vs_arm, smd_before, smd_after, imbalanced_before,
+            imbalanced_after``: the standardised mean difference of ``arm`` minus ``vs_arm``
+            (as :func:`smd`), for every pair of arms in :attr:`arms_` order. A pair in which an
+            arm has fewer than two rows gets empty SMDs (not flagged).
+        """
+        keep = np.ones(self._arm.size, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+        if keep.shape != self._arm.shape:
+            raise AnalysisError("rows must be a mask over the fitted episodes")
+        arm = self._arm[keep]
+        w = self.weights_.to_numpy()[keep]
+        out_rows = []
+        for j, a in enumerate(self.arms_):
+            for b in self.arms_[:j]:
+                ta, tb = arm == a, arm == b
+                for term, _, x, binary in self._balance_terms:
+                    xv = x.to_numpy()[keep]
+                    if ta.sum() < 2 or tb.sum() < 2:
+                        before = after = np.nan
+                    else:
+                        before = smd(xv[ta], xv[tb], binary=binary)
+                        after = smd(xv[ta], xv[tb], w[ta], w[tb], binary=binary)
+                    out_rows.append((population, term, a, b, before, after))
+        out = pd.DataFrame(out_rows, columns=BALANCE_PAIRS_COLUMNS[:6])
         out["imbalanced_before"] = out["smd_before"].abs() > SMD_THRESHOLD
         out["imbalanced_after"] = out["smd_after"].abs() > SMD_THRESHOLD
         return out
