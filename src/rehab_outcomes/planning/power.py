@@ -46,7 +46,7 @@ CONFIDENCE = 0.95
 KEY_COLUMNS = ["scenario", "design", "test", "n_per_arm", "comparison"]
 COUNT_COLUMNS = ["trials", "rejections", "nonconverged"]
 TRUTH_COLUMNS = ["true_hr", "marginal_hr", "expected_events", "schoenfeld_power",
-                 "schoenfeld_power_marginal"]
+                 "schoenfeld_power_marginal", "marginal_hr_mc_se"]
 COLUMNS = [*KEY_COLUMNS, "alpha", "trials", "rejections", "power", "power_lower", "power_upper",
            "nonconverged", *TRUTH_COLUMNS]
 
@@ -146,10 +146,12 @@ def reject_trials(time: np.ndarray, event: np.ndarray, arm: np.ndarray, test: st
 
 
 def _truth_columns(settings: PowerSettings, params: SimulationParams) -> dict[int, dict[str, list[float]]]:
-    """Analytic columns per ``n_per_arm``: true and marginal HR, expected events, Schoenfeld."""
+    """Analytic columns per ``n_per_arm``: true and marginal HR (with the Monte Carlo SE of the
+    marginal HR, by the delta method from that of its log), expected events, Schoenfeld."""
     from rehab_outcomes.planning.schoenfeld import (
         expected_events,
         marginal_log_hr,
+        marginal_log_hr_mc_se,
         schoenfeld_power,
         true_log_hr,
     )
@@ -166,6 +168,7 @@ def _truth_columns(settings: PowerSettings, params: SimulationParams) -> dict[in
         return {n: {**dict.fromkeys(TRUTH_COLUMNS, nan), "true_hr": hr} for n in settings.n_per_arm}
     ee = expected_events(model)
     marginal = marginal_log_hr(model)
+    marginal_se = np.exp(marginal) * marginal_log_hr_mc_se(model)
     for n in settings.n_per_arm:
         events = ee.events(n)
         d = events[0] + events[1:]
@@ -176,6 +179,7 @@ def _truth_columns(settings: PowerSettings, params: SimulationParams) -> dict[in
             "expected_events": list(d),
             "schoenfeld_power": list(schoenfeld_power(beta, d, share, settings.alpha)),
             "schoenfeld_power_marginal": list(schoenfeld_power(marginal, d, share, settings.alpha)),
+            "marginal_hr_mc_se": list(marginal_se),
         }
     return out
 
