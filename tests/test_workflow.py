@@ -65,7 +65,8 @@ def test_every_rule_has_a_log_and_calls_the_package() -> None:
             fields = re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", shell)
             unquoted = [f for f in fields if not f.endswith(":q")]
             assert not unquoted, f"{smk.name}: rule {name} has unquoted {unquoted}"
-            assert shell.endswith("> {log:q} 2>&1 || {{ tail -n 20 {log:q} >&2; exit 1; }}"), name
+            assert "> {log:q} 2>&1 || {{ " in shell, name
+            assert shell.endswith("tail -n 20 {log:q} >&2; exit 1; }}"), name
 
 
 def test_heavy_rules_declare_threads_and_benchmarks() -> None:

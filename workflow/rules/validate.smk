@@ -1,6 +1,7 @@
 # Validation of the episodes (and visits) against the data contract. When validate refuses the
 # input or fails (--strict, --max-quarantined-share), the end of its log is shown in Snakemake's
-# output.
+# output, and the quarantine file is kept in the logs folder (Snakemake removes the outputs of a
+# failed job).
 
 
 rule validate:
@@ -22,7 +23,10 @@ rule validate:
         cli=CLI,
         outdir=lambda wildcards, output: Path(output[0]).parent,
         options=lambda wildcards: validate_args(),
+        quarantine=lambda wildcards, output: Path(output[0]).parent / "quarantine.csv",
+        kept=f"{LOGS}/validate.quarantine.csv",
     shell:
         "{params.cli:q} validate {input.episodes:q} --out {params.outdir:q} {params.options:q} "
         "--run-config {input.run_config:q} > {log:q} 2>&1 "
-        "|| {{ tail -n 20 {log:q} >&2; exit 1; }}"
+        "|| {{ cp {params.quarantine:q} {params.kept:q} 2>/dev/null; "
+        "tail -n 20 {log:q} >&2; exit 1; }}"
