@@ -192,6 +192,102 @@ def test_truth_json(small) -> None:
     assert truth["pain_free"]["baseline"]["shape"] == pytest.approx(0.64, abs=0.05)
 
 
+def test_truth_json_gives_conditional_and_marginal_truth(small) -> None:
+    """Both estimands: the conditional log HRs of every term and the marginal arm log HRs (latent
+    population, and under the simulator's follow-up) with Monte Carlo SEs; the marginal truth
+    depends on the parameters only (not on seed, n or design)."""
+    cohort, out = small
+    truth = json.loads((out / "truth.json").read_text())
+    est = truth["estimands"]
+    assert set(est) == {"conditional", "marginal", "marginal_under_follow_up", "marginal_monte_carlo"}
+    assert est["conditional"]["where"] == "<outcome>.log_hr"
+    assert "latent" in est["marginal"]["definition"] and "censoring" in est["marginal_under_follow_up"]["definition"]
+    mc = est["marginal_monte_carlo"]
+    assert mc["samples"] == 8 and mc["patients_per_sample"] == 100_000
+    expected = {  # measured: 8 samples of 100,000 (MC SE <= 0.001)
+        ("pain_free", "marginal"): (0.0395, 0.3348),
+        ("pain_free", "marginal_under_follow_up"): (0.0430, 0.3581),
+        ("reinjury", "marginal"): (-0.0365, -0.1448),
+        ("reinjury", "marginal_under_follow_up"): (-0.0382, -0.1514),
+    }
+    for (outcome, key), values in expected.items():
+        rec = truth[outcome][key]
+        assert list(rec) == ["log_hr", "hr", "mc_se"]
+        assert list(rec["log_hr"]) == ARM_TERMS
+        for term, value in zip(ARM_TERMS, values, strict=True):
+            assert rec["log_hr"][term] == pytest.approx(value, abs=1e-4)
+            assert rec["hr"][term] == pytest.approx(math.exp(rec["log_hr"][term]))
+            assert 0 < rec["mc_se"][term] < 0.001
+            # non-collapsibility: the marginal effect is smaller in size than the conditional one
+            assert abs(rec["log_hr"][term]) < abs(truth[outcome]["log_hr"][term])
+    other = simulate_cohort(50, seed=3, visits=False).truth  # other seed, n and design
+    for outcome in ("pain_free", "reinjury"):
+        for key in ("marginal", "marginal_under_follow_up"):
+            assert other[outcome][key] == truth[outcome][key]
+
+
+def test_marginal_truth_stored_for_the_builtin_scenarios() -> None:
+    """The built-in scenarios' marginal truths are stored with the package (so ``simulate`` stays
+    fast), under keys that hash the parameters: a changed default is recomputed, never served
+    stale. If this fails after a change of the parameters, run
+    ``python -m rehab_outcomes.simulation.truth``."""
+    from rehab_outcomes.simulation.truth import (
+        MARGINAL_BASE_SEED,
+        marginal_sample,
+        marginal_truth,
+        stored_truths,
+    )
+
+    for name in SCENARIOS:
+        for allocation in ("randomised", "equal", "observational"):
+            m = marginal_truth(load_params(name), allocation)
+            assert m.source == "stored", (name, allocation, "stale: regenerate the stored table")
+    assert len(stored_truths()) == 2 * len(SCENARIOS)
+    # the stored figures are this computation's: sample 0 of the default scenario recomputed
+    params = load_params("default")
+    first = marginal_sample(params, np.random.SeedSequence([MARGINAL_BASE_SEED, 0]), 100_000)
+    stored = marginal_truth(params).samples
+    for key, value in first.items():
+        np.testing.assert_allclose(value, stored[key][0], rtol=0, atol=1e-10)
+    assert marginal_truth(params, "observational").log_hr("under_follow_up", "pain_free")[1] < 0.25
+
+
+def test_arm_cox_equals_coxph() -> None:
+    from rehab_outcomes.simulation.truth import arm_cox
+    from rehab_outcomes.survival.cox import CoxPH
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    arm = rng.integers(0, 3, n)
+    t = rng.weibull(0.7, n) / np.exp(np.array([0.0, 0.2, 0.5])[arm])
+    c = rng.exponential(2.0, n)
+    w = rng.uniform(0.5, 2.0, n)
+    beta, var = arm_cox(np.minimum(t, c), t <= c, arm, w)
+    names = np.array(["rest_only", "stretching_only", "strength_graded_running"])
+    df = pd.DataFrame({"t": np.minimum(t, c), "e": (t <= c).astype(int), "arm": names[arm], "w": w})
+    fit = CoxPH().fit(df, "t", "e", ["arm"], weights_col="w")
+    np.testing.assert_allclose(beta, fit.params_.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.sqrt(np.diag(var)), fit.se_.to_numpy(), rtol=1e-8)
+
+
+def test_marginal_equals_conditional_without_covariate_effects_or_frailty() -> None:
+    """With no covariate effects and no site frailty the arm-only model is correctly specified:
+    the marginal truth (both estimands) equals the conditional one."""
+    from rehab_outcomes.simulation.truth import marginal_truth
+
+    zero = {"symptom_weeks": 0.0, "baseline_pain_nrs": 0.0, "age_years": 0.0,
+            "weekly_km_before_injury": 0.0}
+    p = params_from_dict({"pain_free": {"effects": zero}, "reinjury": {"effects": zero},
+                          "sites": {"pain_free_frailty_variance": 0.0, "reinjury_frailty_variance": 0.0}})
+    m = marginal_truth(p, seeds=4, n=25_000)
+    assert m.source == "computed"
+    for outcome in ("pain_free", "reinjury"):
+        cond = np.array([getattr(p, outcome).effects.as_terms()[t] for t in ARM_TERMS])
+        for estimand in ("population", "under_follow_up"):
+            diff = m.log_hr(estimand, outcome) - cond
+            assert (np.abs(diff) < 4 * m.mc_se(estimand, outcome) + 1e-3).all(), (outcome, estimand, diff)
+
+
 def test_bmi_missing_share(cohort_20k) -> None:
     assert cohort_20k.episodes["bmi"].isna().mean() == pytest.approx(0.05, abs=0.01)
 
