@@ -267,12 +267,11 @@ def _scan_arrow(arr: pa.Array | pa.ChunkedArray) -> _Scan:
     idx = np.flatnonzero(cand.to_numpy(zero_copy_only=False))
     if not len(idx):
         return scan
-    sub = pc.take(arr, pa.array(idx))
-    trimmed = pc.utf8_trim_whitespace(sub)
-    digits_only = pc.fill_null(pc.match_substring_regex(trimmed, r"^[0-9]+$"), False)
-    digits_only = digits_only.to_numpy(zero_copy_only=False)
+    sub = arr if len(idx) == n else pc.take(arr, pa.array(idx))
+    # cells of ASCII digits only (no spaces): judged on the Arrow buffers
+    digits_only = pc.fill_null(pc.ascii_is_decimal(sub), False).to_numpy(zero_copy_only=False)
     if digits_only.any():
-        _scan_bare_digits(pc.filter(trimmed, pa.array(digits_only)), idx[digits_only],
+        _scan_bare_digits(pc.filter(sub, pa.array(digits_only)), idx[digits_only],
                           scan.bare10, scan.bare_nhs, scan.bare_other)
     rest = idx[~digits_only]
     for i, text in zip(rest, pc.take(arr, pa.array(rest)).to_pylist(), strict=True):
