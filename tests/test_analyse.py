@@ -62,8 +62,12 @@ def test_claims_are_stated_in_plain_words(cohort) -> None:
     claims = res.summary["claims"]
     assert {c["claim_id"] for c in claims} >= {"1", "2a", "3a", "3b", "7"}
     by_id = {c["claim_id"]: c for c in claims}
-    assert by_id["3a"]["verdict"] in {"supported", "contradicted", "inconclusive"}
+    assert by_id["3a"]["verdict"] in {"supported", "partly_supported", "contradicted", "inconclusive"}
     assert "HR" in by_id["3a"]["statement"] and "95 % CI" in by_id["3a"]["statement"]
+    assert "Holm-adjusted p" in by_id["3a"]["statement"]
+    assert by_id["3a"]["family"] == "claims" and by_id["3a"]["p_adjusted"] >= by_id["3a"]["p"]
+    assert by_id["3a"]["estimand"].startswith("conditional hazard ratio")
+    assert by_id["1"]["source"].startswith("state_occupation")
 
 
 def test_iptw_and_visits_add_their_tables(cohort) -> None:
@@ -76,6 +80,12 @@ def test_iptw_and_visits_add_their_tables(cohort) -> None:
     assert (bal["smd_after"].abs() < bal["smd_before"].abs().max()).all()
     res = run_analysis(ep, visits=visits[visits["episode_id"].isin(ep["episode_id"])].head(3000))
     assert set(VISIT_TABLES) <= set(res.tables)
+    for name, columns in VISIT_TABLES.items():
+        assert list(res.tables[name].columns) == columns, name
+    traj = res.summary["trajectories"]
+    assert traj["outcome"] == "Pain (NRS 0–10) recorded at clinic visits"
+    assert traj["calibration"] and "informative_dropout" in traj
+    assert "trajectories" in res.tables["claims"].set_index("claim_id").loc["4", "statement"]
 
 
 def test_problems_are_recorded_not_fatal(cohort) -> None:

@@ -14,7 +14,8 @@ import pytest
 from _secondary_data import TRUE_PS, observational_cohort
 
 from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
-from rehab_outcomes.survival.iptw import PropensityModel, smd
+from rehab_outcomes.survival.iptw import BALANCE_PAIRS_COLUMNS, PropensityModel, smd
+from rehab_outcomes.survival.rmst import rmst_table
 
 COVS = ["weekly_km_before_injury", "symptom_weeks", "sex"]
 TERM = {"weekly_km": "weekly_km_before_injury", "symptom_weeks": "symptom_weeks",
@@ -195,3 +196,104 @@ def test_two_arm_model_matches_r_glm(cohort: pd.DataFrame, tmp_path: Path) -> No
     np.testing.assert_allclose(ours["coef"].to_numpy(), r_coef["coef"].to_numpy(), rtol=1e-6)
     np.testing.assert_allclose(ours["se"].to_numpy(), r_coef["se"].to_numpy(), rtol=1e-4)
     np.testing.assert_allclose(fitted.weights_.to_numpy(), pd.read_csv(weights)["w"], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- balance of every pair, subsets
+def test_balance_pairs_cover_every_pair(cohort: pd.DataFrame, fitted: PropensityModel) -> None:
+    pairs = fitted.balance_pairs()
+    assert list(pairs.columns) == BALANCE_PAIRS_COLUMNS
+    assert set(map(tuple, pairs[["arm", "vs_arm"]].drop_duplicates().to_numpy())) == {
+        ("stretching_only", "rest_only"), ("strength_graded_running", "rest_only"),
+        ("strength_graded_running", "stretching_only")}
+    assert (pairs["population"] == "all").all()
+    # the pairs against the reference arm are the balance table's rows
+    vs_ref = pairs[pairs["vs_arm"] == "rest_only"].reset_index(drop=True)
+    np.testing.assert_allclose(vs_ref["smd_after"], fitted.balance_["smd_after"])
+    np.testing.assert_allclose(vs_ref["smd_before"], fitted.balance_["smd_before"])
+    # the pair of the two active arms, by hand
+    a, b = (cohort["arm"] == "strength_graded_running").to_numpy(), (cohort["arm"] == "stretching_only").to_numpy()
+    x, w = cohort["symptom_weeks"].to_numpy(), fitted.weights_.to_numpy()
+    row = pairs[(pairs["term"] == "symptom_weeks") & (pairs["vs_arm"] == "stretching_only")].iloc[0]
+    assert row["smd_after"] == pytest.approx(smd(x[a], x[b], w[a], w[b]))
+
+
+def test_balance_within_a_subset_and_its_warning(cohort: pd.DataFrame, fitted: PropensityModel) -> None:
+    """A post-treatment subset (here: strength runners with long symptoms dropped) is not
+    balanced by the baseline weights: flagged, and the pipeline's balance step warns."""
+    from rehab_outcomes.survival.pipeline import _balance_pairs
+
+    keep = ~((cohort["arm"] == "strength_graded_running") & (cohort["symptom_weeks"] > 20)).to_numpy()
+    sub = fitted.balance_pairs(keep, "pain_free")
+    assert (sub["population"] == "pain_free").all()
+    bad = sub[sub["imbalanced_after"]]
+    assert "symptom_weeks" in set(bad["term"])
+    with pytest.warns(StatisticalWarning, match="IPTW balance fails .*pain_free: symptom_weeks"):
+        both = _balance_pairs(fitted, keep)
+    assert set(both["population"]) == {"all", "pain_free"}
+    with pytest.raises(AnalysisError, match="mask"):
+        fitted.balance_pairs(keep[:10])
+
+
+# ---------------------------------------------------------------- weighted RMST (robust IJ SE)
+R_RMST = """
+library(survival)
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+out <- NULL
+for (tau in c(3, 7.5, 12)) for (a in sort(unique(d$arm))) {
+  s <- d[d$arm == a, ]
+  f <- survfit(Surv(time, event) ~ 1, data = s, weights = w)
+  r <- residuals(f, times = tau, type = "sojourn")
+  rm <- summary(f, rmean = tau)$table[["rmean"]]
+  out <- rbind(out, data.frame(arm = a, tau = tau, rmean = rm, se = sqrt(sum((s$w * r)^2))))
+}
+write.csv(out, args[2], row.names = FALSE)
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("Rscript") is None and not os.environ.get("CI"),
+    reason="Rscript is not installed (required in CI)",
+)
+def test_weighted_rmst_matches_r(tmp_path: Path) -> None:
+    """RMST with inverse probability weights: the area under R's weighted survfit and the robust
+    SE from R's sojourn-time residuals, ``sqrt(sum((w * residuals(fit, tau, "sojourn"))^2))``
+    (R's own ``print(fit, rmean =)`` SE treats the weights as counts)."""
+    rng = np.random.default_rng(4)
+    n = 400
+    d = pd.DataFrame({
+        "arm": rng.choice(["rest_only", "stretching_only", "strength_graded_running"], n),
+        "time": np.round(rng.exponential(6, n), 0) + 1,  # ties, whole weeks
+        "event": (rng.random(n) < 0.7).astype(int),
+        "w": np.round(rng.uniform(0.3, 3.0, n), 4),
+    })
+    d.loc[d["arm"] == "rest_only", "time"] = np.minimum(d.loc[d["arm"] == "rest_only", "time"], 14)
+    data, out, script = tmp_path / "d.csv", tmp_path / "r.csv", tmp_path / "rmst.R"
+    d.to_csv(data, index=False, float_format="%.17g")
+    script.write_text(R_RMST, encoding="utf-8")
+    subprocess.run(["Rscript", str(script), str(data), str(out)], check=True, capture_output=True,
+                   timeout=120)
+    ref = pd.read_csv(out)
+    for tau, r in ref.groupby("tau"):
+        ours = rmst_table(d, "time", "event", tau=tau, weights_col="w",
+                          beyond_follow_up="refuse").set_index("arm")
+        r = r.set_index("arm")
+        np.testing.assert_allclose(ours.loc[r.index, "rmst"], r["rmean"], rtol=1e-10)
+        np.testing.assert_allclose(ours.loc[r.index, "se"], r["se"], rtol=1e-8)
+    # integer weights are counts: Greenwood, as the unweighted table of the duplicated rows
+    d["wi"] = rng.integers(1, 4, n)
+    counts = rmst_table(d, "time", "event", tau=7.5, weights_col="wi")
+    rep = d.loc[d.index.repeat(d["wi"])]
+    np.testing.assert_allclose(counts["se"], rmst_table(rep, "time", "event", tau=7.5)["se"])
+
+
+def test_rmst_refuses_tau_beyond_follow_up() -> None:
+    d = pd.DataFrame({"t": [1.0, 2, 3, 4, 5, 6], "e": [1, 1, 0, 0, 1, 0],
+                      "arm": ["rest_only"] * 3 + ["stretching_only"] * 3})
+    with pytest.raises(AnalysisError, match="beyond the last follow-up of rest_only"):
+        rmst_table(d, "t", "e", tau=5, beyond_follow_up="refuse")
+    with pytest.warns(StatisticalWarning, match="carried forward"):
+        rmst_table(d, "t", "e", tau=5)
+    # a curve that has reached 0 needs no extrapolation
+    d.loc[2, "e"] = 1
+    assert len(rmst_table(d, "t", "e", tau=5, beyond_follow_up="refuse")) == 2
