@@ -375,10 +375,16 @@ def plot_trajectories(
     observed: pd.DataFrame | None = None,
     *,
     xlabel: str = "Weeks since first visit",
-    title: str = "Pain while running by arm",
+    title: str = "Pain at clinic visits by arm: model mean and observed weekly means",
     min_observed_n: int = 11,
+    ylabel: str = "Pain (NRS 0–10) recorded at clinic visits",
 ) -> tuple[Path, Path]:
-    """Predicted population-average pain by arm over weeks, with optional observed means.
+    """The mixed model's mean pain by arm over weeks (line and band), with the observed weekly
+    means beside it (points), so that misfit is visible.
+
+    The outcome is pain recorded at clinic visits (it mixes pain in daily activity and in
+    running); runners leave care when they recover, so the observed means at later weeks come
+    from those still in care.
 
     Parameters
     ----------
@@ -389,8 +395,8 @@ def plot_trajectories(
     observed
         Optional ``arm, week, pain_nrs`` of observed mean pain, drawn as points; with an ``n``
         column, means from fewer than ``min_observed_n`` visits are not drawn.
-    xlabel, title
-        Axis label and title.
+    xlabel, title, ylabel
+        Axis labels and title.
     min_observed_n
         Smallest number of visits behind a drawn observed mean (default 11, as for the
         dashboard's small-number rule).
@@ -418,7 +424,7 @@ def plot_trajectories(
                                 d["upper"].to_numpy(float), color=colour, alpha=0.18, linewidth=0)
             if not d.empty:
                 ax.plot(d["week"].to_numpy(float), d["pain_nrs"].to_numpy(float), color=colour,
-                        linestyle=ls, linewidth=2, label=arm_label(arm))
+                        linestyle=ls, linewidth=2, label=f"{arm_label(arm)} (model mean)")
             if obs is not None:
                 o = obs[obs["arm"].astype(str) == arm].sort_values("week", kind="mergesort")
                 ax.plot(o["week"].to_numpy(float), o["pain_nrs"].to_numpy(float), "o", color=colour,
@@ -426,13 +432,13 @@ def plot_trajectories(
                         label=f"{arm_label(arm)} (observed mean)" if d.empty else None)
         ax.set_ylim(0, 10)
         ax.set_xlim(left=0)
-        ax.set_ylabel("Pain while running (NRS 0–10)")
+        ax.set_ylabel(ylabel)
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         handles, labels = ax.get_legend_handles_labels()
         if obs is not None:
             handles.append(Line2D([], [], color="0.3", marker="o", linestyle="", markersize=4))
-            labels.append("Observed weekly mean")
+            labels.append(f"Observed weekly mean (≥ {min_observed_n} visits)")
         ax.legend(handles, labels, loc="upper right", frameon=True)
         return _save(fig, stem)
 

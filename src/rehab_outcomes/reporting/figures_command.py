@@ -19,7 +19,8 @@ FIGURES = {
     "cuminc_reinjury": ("cuminc_reinjury", "Cumulative incidence of re-injury after return, by arm"),
     "love": ("balance", "Covariate balance before and after inverse probability weighting"),
     "iptw_km_pain_free": ("iptw_km_pain_free", "Weighted Kaplan–Meier curves of pain-free running"),
-    "trajectories": ("trajectories_predicted", "Pain while running over the weeks of care, by arm"),
+    "trajectories": ("trajectories_predicted", "Pain (NRS 0–10) recorded at clinic visits over "
+                     "the weeks of care, by arm: model mean beside the observed weekly means"),
 }
 
 
