@@ -11,7 +11,9 @@
 # * run the whole analysis (`run_analysis`) on two simulated worlds: the `default` scenario
 #   (conservative effects from the literature) and the `seed_claims` scenario (the world as the
 #   clinics describe it),
-# * put the two claims tables side by side, and
+# * put the two claims tables side by side,
+# * see how each verdict follows from a pre-specified rule, a margin and a multiplicity
+#   adjustment (docs/claims.md states every rule), and
 # * think carefully about what a "supported" verdict does and does not mean.
 
 # %%
@@ -26,7 +28,7 @@ from rehab_outcomes.contract import derive_outcomes
 from rehab_outcomes.exceptions import StatisticalWarning
 from rehab_outcomes.simulation import SCENARIOS, load_params, simulate_cohort
 from rehab_outcomes.survival import CoxPH
-from rehab_outcomes.survival.claims import CLAIMS
+from rehab_outcomes.survival.claims import CLAIMS, Margins
 from rehab_outcomes.survival.pipeline import DEFAULT_COVARIATES, run_analysis
 
 pd.set_option("display.precision", 3)
@@ -39,10 +41,10 @@ STRENGTH = "arm:strength_graded_running"
 #
 # | # | claim | quantity that tests it |
 # |---|---|---|
-# | 1 | Rest alone does not fix runner's knee: pain returns when running resumes. | re-injury after return, strength vs rest; share of rest only never pain-free |
+# | 1 | Rest alone does not fix runner's knee: pain returns when running resumes. | probability of running pain-free and not re-injured at 52 weeks (multi-state), rest only minus the mean of the other arms |
 # | 2 | Stretching alone does not fix it either. | hazard ratio stretching vs rest (2a pain-free, 2b re-injury) |
 # | 3 | Strength training about twice a week plus a graded return to running works. | hazard ratio (3a) and RMST difference (3b), strength vs rest |
-# | 4 | Return with walk–run intervals and progress only while pain stays ≤ 2/10. | pain trajectories in the visits table (indirect) |
+# | 4 | Return with walk–run intervals and progress only while pain stays ≤ 2/10. | not in clinic records: needs a training log of sessions |
 # | 5 | Injury comes from load exceeding the tissue's capacity. | not in clinic records |
 # | 6 | Raising cadence 5–10 % lowers knee load. | not in clinic records |
 # | 7 | Strength training reduces running injuries "by up to 50 %". | re-injury hazard ratio, strength vs rest; claimed HR 0.50 |
@@ -55,19 +57,36 @@ pd.Series(CLAIMS, name="claim").to_frame()
 # %% [markdown]
 # ## How a verdict is reached
 #
-# Each verdict reads a 95 % confidence interval:
+# Every claim has **one pre-specified quantity**, read from exactly one table of the analysis
+# (the `source` column) together with its **estimand** (what it estimates, in which population).
+# The six tests (claims 1, 2a, 2b, 3a, 3b, 7) form **one family**: their p-values are
+# Holm-adjusted (`p_adjusted`), so the chance that *some* claim gets a lucky verdict stays at
+# 5 %. A verdict uses the adjusted p-value to decide whether an effect is *shown*, and the
+# table's 95 % interval to judge its *size* against a margin:
 #
-# * **claims of benefit** (3a, 3b, 1, 7): *supported* when the interval lies entirely on the side
-#   of benefit (for example the pain-free HR interval is above 1, or the re-injury HR interval
-#   below 1), *contradicted* when it lies entirely on the side of harm, otherwise *inconclusive*;
-# * **claims of no benefit** (2a, 2b, "stretching does not fix it"): *supported* when the interval
-#   rules out any benefit worth having (a hazard ratio of 1.25 or more for pain-free running,
-#   0.8 or less for re-injury), *contradicted* when it shows a benefit, otherwise *inconclusive*;
-# * **not assessable** when the data hold no quantity that can test the claim.
+# * **"does not work"** (2a, 2b: stretching): *supported* when the interval excludes a worthwhile
+#   benefit (pain-free HR 1.25 or more, re-injury HR 0.80 or less), *contradicted* when it lies
+#   entirely beyond that margin, otherwise *inconclusive*. A tiny but real benefit does not
+#   contradict "does not fix it".
+# * **claim 1** ("rest does not fix it") says the other arms do worthwhile better than rest:
+#   *supported* when rest's shortfall in the probability of running pain-free and not re-injured
+#   at 52 weeks lies entirely beyond 4 percentage points, *contradicted* when the interval
+#   excludes such a shortfall, otherwise *inconclusive*. It needs no subset selected after
+#   treatment.
+# * **"works"** (3a, 3b: strength): *supported* when a benefit is shown and a worthwhile one is
+#   within the interval, **partly supported** when a benefit is shown but a worthwhile one is
+#   ruled out, *contradicted* when harm is shown or a worthwhile benefit is ruled out.
+# * **magnitude** (7, "up to 50 %"): as "works", with the claimed HR 0.50 as the size: fewer
+#   injuries with 50 % ruled out is *partly supported*, never *supported*.
+# * **not assessable** when the records hold no quantity that can test the claim.
 #
-# The Cox hazard ratios come from the adjusted model (the table also reports robust standard
-# errors clustered by site, but with fewer than 30 sites its intervals use the model-based ones,
-# see below), the RMST difference from the Kaplan–Meier curves up to 26 weeks.
+# The Cox hazard ratios come from the adjusted model stratified by site (conditional on the
+# covariates; the table also reports robust standard errors clustered by site, but with fewer
+# than 30 sites its intervals use the model-based ones, see below), the RMST difference from the
+# Kaplan–Meier curves up to 26 weeks. The margins are settings (`AnalysisConfig.margin_*`):
+
+# %%
+Margins()
 
 # %% [markdown]
 # ## Two simulated worlds
@@ -83,8 +102,8 @@ pd.Series(CLAIMS, name="claim").to_frame()
 # conservative because the pooled "RR ≈ 0.32" for strength training (Lauersen 2014) comes mostly
 # from team sports while a 2024 trial in runners (Wu et al.) found no reduction. `seed_claims`
 # renders what the clinics say. We simulate 2,000 randomised runners in each world, with the same
-# seed, and run the whole analysis. (Visits are left out to keep this fast, so claim 4 will be
-# *not assessable*; see the exercises.)
+# seed, and run the whole analysis. (Visits are left out to keep this fast; claim 4 is *not
+# assessable* either way, see the exercises.)
 
 # %%
 for name in ("default", "seed_claims"):
@@ -102,11 +121,12 @@ for name in ("default", "seed_claims"):
 
 # %%
 def compact(claims: pd.DataFrame) -> pd.DataFrame:
-    """Estimate with its interval and the verdict, one row per claim."""
+    """Estimate with its interval, the Holm-adjusted p-value and the verdict, one row per claim."""
     estimate = claims.apply(
         lambda r: "" if np.isnan(r["estimate"])
-        else f"{r['estimate']:.2f} ({r['lower']:.2f} to {r['upper']:.2f})", axis=1)
+        else f"{r['estimate']:.3f} ({r['lower']:.3f} to {r['upper']:.3f})", axis=1)
     return pd.DataFrame({"estimate (95 % CI)": estimate.to_numpy(),
+                         "p_adjusted": claims["p_adjusted"].round(4).to_numpy(),
                          "verdict": claims["verdict"].to_numpy()},
                         index=claims["claim_id"])
 
@@ -116,11 +136,18 @@ side_by_side = pd.concat({name: compact(t) for name, t in tables.items()}, axis=
 side_by_side
 
 # %% [markdown]
-# The hazard-ratio claims on one picture (log scale; the dashed line is "no effect", HR 1). For
-# pain-free running (2a, 3a) benefit lies to the right; for re-injury (1, 2b, 7) to the left.
+# What each row estimates, and from which table:
 
 # %%
-hr_claims = ["1", "2a", "2b", "3a", "7"]
+tables["default"].set_index("claim_id").loc[["1", "2a", "3b", "7"], ["source", "estimand"]]
+
+# %% [markdown]
+# The hazard-ratio claims on one picture (log scale; the dashed line is "no effect", HR 1, the
+# dotted lines the worthwhile margins 1.25 and 0.80). For pain-free running (2a, 3a) benefit lies
+# to the right; for re-injury (2b, 7) to the left.
+
+# %%
+hr_claims = ["2a", "2b", "3a", "7"]
 fig, ax = plt.subplots(figsize=(7, 3.8))
 for offset, (name, colour) in zip((-0.15, 0.15), [("default", "#E69F00"), ("seed_claims", "#009E73")],
                                   strict=True):
@@ -129,6 +156,8 @@ for offset, (name, colour) in zip((-0.15, 0.15), [("default", "#E69F00"), ("seed
     ax.errorbar(t["estimate"], y, xerr=[t["estimate"] - t["lower"], t["upper"] - t["estimate"]],
                 fmt="o", color=colour, capsize=3, label=name)
 ax.axvline(1, color="0.4", linestyle="--")
+for margin in (0.8, 1.25):
+    ax.axvline(margin, color="0.6", linestyle=":")
 ax.set_xscale("log")
 ticks = [0.4, 0.5, 0.7, 1.0, 1.5, 2.0]
 ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
@@ -151,8 +180,8 @@ pd.DataFrame({
 
 # %% [markdown]
 # In the default world the true re-injury HR of strength training is 0.85, far from the claimed
-# 0.5, yet claim 7 can still come out *supported*. The section after the statements explains why
-# such a verdict must be read with care.
+# 0.5: claim 7 can at best be *partly supported* there (fewer injuries, but not 50 % fewer). The
+# section after the statements explains how to read each verdict.
 #
 # Each row also carries a plain-language statement. For the default world:
 
@@ -171,10 +200,10 @@ for _, row in tables["seed_claims"].iterrows():
 # %% [markdown]
 # ## What a "supported" verdict means
 #
-# **It is a statement about the direction, not about the size.** Claim 7 says strength training
-# cuts injuries "by up to 50 %". The verdict is *supported* as soon as the interval of the
-# re-injury HR lies below 1, whether the truth is 0.5 or 0.85. With enough runners even the
-# modest default effect (true HR 0.85) is "supported". Let us analyse a large default cohort:
+# **It speaks about the size, not only the direction.** Claim 7 says strength training cuts
+# injuries "by up to 50 %". With enough runners even the modest default effect (true HR 0.85)
+# is *shown*, but the interval then rules out a 50 % reduction: the verdict is *partly
+# supported*, never *supported*. Let us analyse a large default cohort:
 
 # %%
 large = simulate_cohort(15000, seed=21, params=load_params("default"), visits=False)
@@ -183,8 +212,7 @@ claim7 = large_claims.loc["7"]
 print(f"claim 7 with 15,000 runners: {claim7['verdict']}\n{claim7['statement']}")
 
 # %% [markdown]
-# The verdict says *supported*; the statement adds whether a reduction as large as 50 % is
-# compatible with the data. Always read the estimate and its interval, not only the verdict.
+# Always read the estimate and its interval, not only the verdict.
 #
 # **It can happen by chance, and more often than you think if the standard errors are wrong.**
 # A 95 % interval misses the truth about 5 % of the time, so with no effect at all a claim of
@@ -219,9 +247,10 @@ false_alarms
 # (60 studies leave some noise). If the site-clustered share is clearly larger, the
 # intervals are too narrow and a verdict based on them would be overconfident. This is why the
 # pipeline bases its intervals and verdicts on the model-based SE unless there are at least
-# `min_clusters` (30) sites, and says so in `summary.json`; stratifying by site
-# (`AnalysisConfig(strata="site")`) is another option. And with seven claims tested at once, the
-# chance that *some* claim gets a lucky verdict is higher still.
+# `min_clusters` (30) sites, and says so in `summary.json` (one rule, `cox.ci_se_rule`, for every
+# table, claim and figure, at any `alpha`); its primary model is also stratified by site. And
+# with six claim tests at once, the chance that *some* claim gets a lucky verdict would be higher
+# still: that is what the Holm adjustment over the family is for.
 #
 # **It is only as good as the data and the design.** Here the arms were randomised and the
 # model was correct by construction. With clinic records the arm is chosen by clinicians
@@ -236,14 +265,17 @@ false_alarms
 #
 # ## What the other verdicts mean
 #
-# * **Inconclusive** is not "no effect": the data are compatible both with no effect and with the
-#   claimed one. The remedy is more data, not a different conclusion.
-# * **Contradicted** means the interval lies on the other side: for example an arm doing
-#   measurably *worse* than claimed.
-# * **Not assessable** (claims 5 and 6) means clinic records simply do not contain tissue
-#   capacity, training load or cadence. In the toolkit these exist only as assumptions of the
-#   simulator, so no analysis of the records can confirm or refute them. Claim 4 needs the visits
-#   table, and even then it is tested only indirectly, through pain trajectories.
+# * **Inconclusive** is not "no effect": the data are compatible both with what the claim says and
+#   with its opposite (at the family-wise level). The remedy is more data, not a different
+#   conclusion.
+# * **Partly supported** means the direction holds but the claimed (or worthwhile) size is ruled
+#   out.
+# * **Contradicted** means the interval lies on the other side: an arm doing measurably *worse*,
+#   or a worthwhile effect ruled out where the claim needs one.
+# * **Not assessable** (claims 4, 5 and 6) means clinic records simply do not contain what the
+#   claim is about: tissue capacity, training load, cadence, or the pain during and after each
+#   walk–run session (a training-log `sessions` table would make claim 4 testable; visit pain
+#   mixes daily activity and running, and those still attending are not a random sample).
 
 # %% [markdown]
 # ## Exercises
@@ -251,10 +283,12 @@ false_alarms
 # 1. Re-run the two worlds with 500 runners instead of 2,000. Which verdicts change to
 #    *inconclusive*?
 # 2. Simulate 2,000 runners of the `default` scenario **with** visits and pass
-#    `visits=cohort.visits` to `run_analysis` (it takes a few seconds more). What does claim 4
-#    say, and why is the evidence only indirect?
-# 3. Use `evaluate_claims` from `rehab_outcomes.survival.claims` on the default tables with
-#    `alpha=0.10`, then with `no_benefit_margin=1.1`. Which verdicts move, and why?
+#    `visits=cohort.visits` to `run_analysis` (it takes a few seconds more). Compare the
+#    `trajectories_predicted` and `trajectories_observed` tables: why are the observed means
+#    above the model's curve at later weeks, and why does claim 4 stay not assessable?
+# 3. Re-run the default world with `AnalysisConfig(alpha=0.10)`, then with
+#    `AnalysisConfig(margin_no_benefit_hr=1.1)` (from `rehab_outcomes.survival.pipeline`). Which
+#    verdicts move, and why?
 # 4. Repeat the `null` experiment with 200 seeds, and once more with `strata_col="site"` and no
 #    cluster. How close to 5 % are the shares of false alarms now?
 # 5. Run the two worlds in the observational design (`design="observational"`) and compare the
