@@ -66,7 +66,9 @@ class Cohort:
     visits
         The visits table (``None`` if not simulated).
     truth
-        Parameters, seed, package version and the true log hazard ratios (JSON-ready).
+        Parameters, seed, package version and the truth (JSON-ready): the conditional log
+        hazard ratios of every term and the marginal ones of the arms with their Monte Carlo SE
+        (:func:`build_truth`).
     latent
         Per episode: arm, site, the continuous latent event times in weeks before censoring
         (``t_pain_free``, ``t_reinjury`` from the pain-free date, ``t_dropout``) and the linear
