@@ -43,8 +43,10 @@ def analyse(
                      help="JSON/YAML of the workflow run's merged config, recorded in summary.json."),
     ] = None,
 ) -> None:
-    """Kaplan–Meier, log-rank, Cox (Efron, site-clustered robust SE), PH check, RMST, cumulative
-    incidence of re-injury, claims table; IPTW with --adjust iptw; pain trajectories with --visits.
+    """Kaplan–Meier, log-rank, Cox (Efron, stratified by site, site-clustered robust SE), PH
+    check, RMST, cumulative incidence of re-injury, state occupation (multi-state), claims table
+    (one rule per claim, Holm over the claim tests; docs/claims.md); IPTW with --adjust iptw (the
+    claims then use the weighted tables); pain trajectories with --visits.
 
     Writes one CSV per table and OUT/summary.json, all at once (a failed run changes nothing;
     tables of an earlier run that this run does not write are removed). A piece that cannot be
