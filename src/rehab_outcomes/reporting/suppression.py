@@ -15,7 +15,7 @@ Rules (the dashboard's defaults, after the CMS cell-size policy; the threshold i
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -317,16 +317,21 @@ class CountSystem:
 
         Raises :class:`DisclosureError` when no further count can be withheld to protect one.
         """
+        self._by_key: dict[Hashable, list[int]] = {}
+        for n, (parts, total) in enumerate(self.equations):
+            for k in (*parts, total):
+                self._by_key.setdefault(k, []).append(n)
         status = self._primary()
         self._propagate(status)
-        lp = _LP(self)
         passed: set[Hashable] = set()
         for _ in range(max_rounds):
             finding = None
+            lp = _LP(self, status)
+            base = _Lazy(lambda: _LP(self, status, free_shown=True))
             for k in self.values:
                 if k in passed or status[k] == SHOWN:
                     continue
-                f = lp.check(k, status)
+                f = _check(self, k, status, lp, base)
                 if f is None:
                     passed.add(k)  # hiding more only widens ranges: it stays protected
                 else:
@@ -335,96 +340,122 @@ class CountSystem:
             if finding is None:
                 self.status = status
                 return dict(status)
-            pick = self._complement(finding.key, status)
+            pick = self._complement(finding, status)
             if pick is None:
                 raise DisclosureError(f"cannot protect {finding}")
             status[pick] = self._hidden_status(pick)
             self._propagate(status)
         raise DisclosureError("complementary suppression did not finish")
 
-    def _complement(self, key: Hashable, status: dict[Hashable, str]) -> Hashable | None:
-        """A shown count to withhold next: from an equation holding ``key`` (fewest hidden
-        counts first), else from equations holding its hidden neighbours."""
-        def shown_in(eq: tuple[tuple[Hashable, ...], Hashable]) -> list[Hashable]:
-            return [c for c in (*eq[0], eq[1]) if status[c] == SHOWN and self.values[c] > 0
-                    and self.kinds[c] != LATENT]
+    def _candidates(self, key: Hashable, status: Mapping[Hashable, str]) -> list[Hashable]:
+        """Shown counts that could protect ``key``: those in equations with ``key``, then in
+        equations with the hidden counts tied to it (breadth first), cheapest first."""
+        def usable(c: Hashable) -> bool:
+            return status[c] == SHOWN and self.values[c] > 0 and self.kinds[c] != LATENT
 
-        def pick(eqs: list[tuple[tuple[Hashable, ...], Hashable]]) -> Hashable | None:
-            best = None
-            for eq in eqs:
-                cells = (*eq[0], eq[1])
-                n_hidden = sum(status[c] != SHOWN for c in cells)
-                for c in shown_in(eq):
-                    rank = (self.cost.get(c, 0.0), n_hidden, self.values[c])
-                    if best is None or rank < best[0]:
-                        best = (rank, c)
-            return None if best is None else best[1]
-
-        near = [eq for eq in self.equations if key in eq[0] or key == eq[1]]
-        found = pick(near)
-        if found is not None:
-            return found
-        seen = {key}
-        frontier = [key]
-        while frontier:
+        seen, frontier, found = {key}, [key], []
+        while frontier and len(found) < 40:
             nxt = []
             for k in frontier:
-                for eq in self.equations:
-                    cells = (*eq[0], eq[1])
-                    if k not in cells:
-                        continue
-                    for c in cells:
-                        if c not in seen and status[c] != SHOWN:
-                            seen.add(c)
+                for eq in self._by_key.get(k, ()):
+                    parts, total = self.equations[eq]
+                    for c in (*parts, total):
+                        if c in seen:
+                            continue
+                        seen.add(c)
+                        if usable(c):
+                            found.append(c)
+                        elif status[c] != SHOWN:
                             nxt.append(c)
-            eqs = [eq for eq in self.equations if any(c in seen for c in (*eq[0], eq[1]))]
-            found = pick(eqs)
-            if found is not None:
-                return found
             frontier = nxt
-        return None
+        fam = _family(key)
+        return sorted(found, key=lambda c: (_family(c) != fam, self.cost.get(c, 0.0),
+                                            self.values[c]))
+
+    def _complement(self, finding: Finding, status: dict[Hashable, str]) -> Hashable | None:
+        """The shown count whose withholding widens the range of ``finding.key`` most per cost
+        (each of the cheapest candidates is tried with the linear programs)."""
+        cands = self._candidates(finding.key, status)
+        if not cands:
+            return None
+        width = finding.upper - finding.lower
+        best: tuple[tuple[float, float], Hashable] | None = None
+        for c in cands[:12]:
+            trial = dict(status)
+            trial[c] = self._hidden_status(c)
+            self._propagate(trial)
+            lo, hi = _LP(self, trial).range(finding.key)
+            gain = (hi - lo) - width
+            if gain <= 1e-9:
+                continue
+            rank = (self.cost.get(c, 0.0) / min(gain, self.threshold), -gain)
+            if best is None or rank < best[0]:
+                best = (rank, c)
+        return best[1] if best is not None else cands[0]  # same family, cheapest first
+
 
     def audit(self, status: Mapping[Hashable, str] | None = None) -> list[Finding]:
         """Every hidden count whose feasible range is narrower than the rules allow (LP)."""
         status = dict(self.status if status is None else status)
-        lp = _LP(self)
+        lp = _LP(self, status)
+        base = _Lazy(lambda: _LP(self, status, free_shown=True))
         return [f for k in self.values if status[k] != SHOWN
-                for f in [lp.check(k, status)] if f is not None]
+                for f in [_check(self, k, status, lp, base)] if f is not None]
 
     def ranges(self, status: Mapping[Hashable, str] | None = None) -> dict[Hashable, tuple[float, float]]:
         """Feasible range (LP min and max) of every hidden count, as an auditor computes it."""
         status = dict(self.status if status is None else status)
-        lp = _LP(self)
-        return {k: lp.range(k, status) for k in self.values if status[k] != SHOWN}
+        lp = _LP(self, status)
+        return {k: lp.range(k) for k in self.values if status[k] != SHOWN}
 
     def text(self, key: Hashable) -> str:
         """Printed text of a table count: number, ``<t`` or ``*``."""
         return format_count(self.values[key], self.threshold, self.status[key])  # type: ignore[arg-type]
 
 
+def _family(key: Hashable) -> Hashable:
+    """The table a key belongs to: its first element when it is a tuple (``("n", g)``: n)."""
+    return key[0] if isinstance(key, tuple) and key else key
+
+
+class _Lazy:
+    """A value built on first use."""
+
+    def __init__(self, make: Callable[[], _LP]) -> None:
+        self.make = make
+        self.value: _LP | None = None
+
+    def __call__(self) -> _LP:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
+
+
 class _LP:
-    """The linear programs of an audit: one variable per count, the equations as equalities."""
+    """The linear programs of an audit for one set of statuses.
 
-    def __init__(self, system: CountSystem) -> None:
-        from scipy.sparse import coo_matrix
+    Shown counts are known numbers: they are moved to the right-hand side, so the programs hold
+    only the hidden counts, split into the groups that equations tie together (each solved on
+    its own). ``free_shown``: counts shown as numbers other than 0 are unknown too (what the
+    symbols and zeros alone tell).
+    """
 
+    def __init__(self, system: CountSystem, status: Mapping[Hashable, str],
+                 free_shown: bool = False) -> None:
         self.system = system
-        self.keys = list(system.values)
-        self.index = {k: i for i, k in enumerate(self.keys)}
-        rows, cols, vals = [], [], []
-        for r, (parts, total) in enumerate(system.equations):
-            for p in parts:
-                rows.append(r)
-                cols.append(self.index[p])
-                vals.append(1.0)
-            rows.append(r)
-            cols.append(self.index[total])
-            vals.append(-1.0)
-        n_eq = len(system.equations)
-        self.a_eq = coo_matrix((vals, (rows, cols)), shape=(max(n_eq, 1), len(self.keys))).tocsr()
-        self.b_eq = np.zeros(max(n_eq, 1))
-        # an equation touches only its own counts: solve each connected part on its own
-        parent = list(range(len(self.keys)))
+        self.status = status
+        self.free_shown = free_shown
+        t = system.threshold
+        unknown = [k for k in system.values
+                   if status[k] != SHOWN or (free_shown and system.values[k] > 0)]
+        self.index = {k: i for i, k in enumerate(unknown)}
+        self.keys = unknown
+        bounds: list[tuple[float, float | None]] = []
+        for k in unknown:
+            st = status[k]
+            bounds.append((1, t - 1) if st == SMALL else (t, None) if st == WITHHELD else (0, None))
+        self.bounds = bounds
+        parent = list(range(len(unknown)))
 
         def find(i: int) -> int:
             while parent[i] != i:
@@ -432,76 +463,217 @@ class _LP:
                 i = parent[i]
             return i
 
+        rows: list[tuple[list[int], list[float], float]] = []
         for parts, total in system.equations:
-            root = find(self.index[total])
-            for p in parts:
-                parent[find(self.index[p])] = root
-        comp = np.array([find(i) for i in range(len(self.keys))])
+            cols, coefs, rhs = [], [], 0.0
+            for k, c in [*((p, 1.0) for p in parts), (total, -1.0)]:
+                if k in self.index:
+                    cols.append(self.index[k])
+                    coefs.append(c)
+                else:
+                    rhs -= c * system.values[k]
+            if not cols:
+                continue
+            rows.append((cols, coefs, rhs))
+            root = find(cols[0])
+            for c in cols[1:]:
+                parent[find(c)] = root
+        comp = np.array([find(i) for i in range(len(unknown))], dtype=np.int64)
         self.component = comp
+        self.rows_of: dict[int, list[int]] = {}
+        for r, (cols, _c, _r) in enumerate(rows):
+            self.rows_of.setdefault(int(comp[cols[0]]), []).append(r)
+        self.rows = rows
         self._cache: dict[int, Any] = {}
+        self._solvers: dict[int, _Solver] = {}
 
-    def bounds(self, status: Mapping[Hashable, str]) -> list[tuple[float, float | None]]:
-        t = self.system.threshold
-        out: list[tuple[float, float | None]] = []
-        for k in self.keys:
-            v = self.system.values[k]
-            s = status[k]
-            if s == SHOWN:
-                out.append((v, v))
-            elif s == SMALL:
-                out.append((1, t - 1))
-            elif s == WITHHELD:
-                out.append((t, None))
-            else:
-                out.append((0, None))
-        return out
+    def _component(self, comp: int) -> Any:
+        if comp not in self._cache:
+            from scipy.sparse import coo_matrix
 
-    def range(self, key: Hashable, status: Mapping[Hashable, str]) -> tuple[float, float]:
-        from scipy.optimize import linprog
+            sel = np.flatnonzero(self.component == comp)
+            local = {int(g): i for i, g in enumerate(sel)}
+            rr, cc, vv, b = [], [], [], []
+            for n, r in enumerate(self.rows_of.get(comp, [])):
+                cols, coefs, rhs = self.rows[r]
+                for c, v in zip(cols, coefs, strict=True):
+                    rr.append(n)
+                    cc.append(local[c])
+                    vv.append(v)
+                b.append(rhs)
+            a = (coo_matrix((vv, (rr, cc)), shape=(len(b), sel.size)).tocsr() if b else None)
+            self._cache[comp] = (sel, a, np.asarray(b) if b else None,
+                                 [self.bounds[int(g)] for g in sel])
+        return self._cache[comp]
 
+    def range(self, key: Hashable) -> tuple[float, float]:
+        """Smallest and largest value of ``key`` consistent with everything printed."""
         i = self.index[key]
         comp = int(self.component[i])
-        if comp not in self._cache:
-            sel = np.flatnonzero(self.component == comp)
-            sub = self.a_eq[:, sel]
-            rows = np.flatnonzero(np.diff(sub.tocsr().indptr) > 0)
-            self._cache[comp] = (sel, sub[rows] if rows.size else None,
-                                 self.b_eq[rows] if rows.size else None)
-        sel, a, beq = self._cache[comp]
-        bounds = self.bounds(status)
-        b = [bounds[j] for j in sel]
-        c = np.zeros(sel.size)
-        c[int(np.flatnonzero(sel == i)[0])] = 1.0
+        sel, a, beq, bounds = self._component(comp)
+        j = int(np.flatnonzero(sel == i)[0])
+        if a is None:  # tied to nothing printed: only its symbol bounds it
+            lo, hi = bounds[j]
+            return float(lo), float("inf") if hi is None else float(hi)
+        solver = self._solvers.get(comp)
+        if solver is None:
+            solver = self._solvers[comp] = _Solver(a, beq, bounds)
+        out = solver.range(j)
+        if out is None:
+            raise DisclosureError(f"the audit LP of {key!r} failed")
+        return out
+
+
+class _Solver:
+    """Minimum and maximum of each variable of one linear program ``A x = b``, bounds.
+
+    Uses one HiGHS model kept warm between objectives (SciPy's bundled HiGHS); if that is not
+    available it falls back to :func:`scipy.optimize.linprog` (same solver, one model per call).
+    """
+
+    def __init__(self, a: Any, b: np.ndarray, bounds: list[tuple[float, float | None]]) -> None:
+        self.a, self.b, self.bounds = a, b, bounds
+        self.h: Any = None
+        try:
+            self._build()
+        except Exception:  # a private SciPy API: fall back to linprog
+            self.h = None
+
+    def _build(self) -> None:
+        from scipy.optimize._highspy import _core
+
+        self.core = _core
+        n = self.a.shape[1]
+        csc = self.a.tocsc()
+        lp = _core.HighsLp()
+        lp.num_col_, lp.num_row_ = n, self.a.shape[0]
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.array([float(lo) for lo, _ in self.bounds])
+        lp.col_upper_ = np.array([_core.kHighsInf if hi is None else float(hi)
+                                  for _, hi in self.bounds])
+        lp.row_lower_ = np.asarray(self.b, dtype=float)
+        lp.row_upper_ = np.asarray(self.b, dtype=float)
+        lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = csc.indptr
+        lp.a_matrix_.index_ = csc.indices
+        lp.a_matrix_.value_ = csc.data.astype(float)
+        lp.a_matrix_.num_col_ = n
+        lp.a_matrix_.num_row_ = self.a.shape[0]
+        h = _core._Highs()
+        h.setOptionValue("output_flag", False)
+        if h.passModel(lp) != _core.HighsStatus.kOk:
+            raise RuntimeError("HiGHS refused the model")
+        self.cols = np.arange(n, dtype=np.int32)
+        self.h = h
+
+    def range(self, j: int) -> tuple[float, float] | None:
+        if self.h is None:
+            return self._linprog(j)
+        core, h = self.core, self.h
+        cost = np.zeros(self.cols.size)
+        cost[j] = 1.0
+        h.changeColsCost(self.cols.size, self.cols, cost)
+        out = []
+        for sense in (core.ObjSense.kMinimize, core.ObjSense.kMaximize):
+            h.changeObjectiveSense(sense)
+            h.run()
+            status = h.getModelStatus()
+            if status == core.HighsModelStatus.kOptimal:
+                out.append(float(h.getInfo().objective_function_value))
+            elif status == core.HighsModelStatus.kUnbounded and sense == core.ObjSense.kMaximize:
+                out.append(float("inf"))
+            else:
+                return self._linprog(j)
+        return out[0], out[1]
+
+    def _linprog(self, j: int) -> tuple[float, float] | None:
+        from scipy.optimize import linprog
+
+        c = np.zeros(self.a.shape[1])
+        c[j] = 1.0
         out = []
         for sign in (1.0, -1.0):
-            res = linprog(sign * c, A_eq=a, b_eq=beq, bounds=b, method="highs")
-            if res.status == 3:  # unbounded
+            res = linprog(sign * c, A_eq=self.a, b_eq=self.b, bounds=self.bounds, method="highs")
+            if res.status == 3:
                 out.append(-sign * np.inf)
             elif res.status != 0:
-                raise DisclosureError(f"the audit LP of {key!r} failed: {res.message}")
+                return None
             else:
                 out.append(sign * float(res.fun))
         return out[0], out[1]
 
-    def check(self, key: Hashable, status: Mapping[Hashable, str]) -> Finding | None:
-        t = self.system.threshold
-        v = self.system.values[key]
-        s = status[key]
-        kind = self.system.kinds[key]
-        if t <= 1:
-            return None
-        if kind == TABLE and s == WITHHELD:
-            rule = f"a * count must keep at least {t - 1} possible values"
-        elif 1 <= v < t and kind == TABLE:
-            rule = f"a <{t} count must stay anywhere from 1 to {t - 1}"
-        elif 1 <= v < t:
-            rule = f"a hidden small count must keep at least {t - 1} possible values"
-        else:
-            return None
-        lo, hi = self.range(key, status)
-        tol = 1e-6
-        if kind == TABLE and s != WITHHELD:
-            ok = lo <= 1 + tol and hi >= t - 1 - tol
-        else:
-            ok = hi - lo >= t - 2 - tol
-        return None if ok else Finding(key, v, s, lo, hi, rule)
+
+def _check(system: CountSystem, key: Hashable, status: Mapping[Hashable, str], lp: _LP,
+           baseline: Callable[[], _LP]) -> Finding | None:
+    """The finding of ``key`` if its range is too narrow (see :meth:`CountSystem.audit`)."""
+    t = system.threshold
+    v = system.values[key]
+    s = status[key]
+    if t <= 2 or not (s == WITHHELD or 1 <= v < t):
+        return None
+    lo, hi = lp.range(key)
+    need = t - 2  # t - 1 possible values, as many as a "<t" symbol leaves
+    tol = 1e-6
+    if hi - lo >= need - tol:
+        return None
+    lo0, hi0 = baseline().range(key)
+    if hi - lo >= min(need, hi0 - lo0) - tol:
+        return None  # as wide as the symbols alone allow: the shown numbers add nothing
+    rule = (f"at least {t - 1} possible values (or as many as the symbols and zeros alone "
+            f"leave: {hi0 - lo0 + 1:g})")
+    return Finding(key, v, s, lo, hi, rule)
+
+
+# ----------------------------------------------------------------------------------------------
+# curves
+
+
+def coarsen_steps(
+    time: np.ndarray,
+    n_event: np.ndarray,
+    surv: np.ndarray,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    keep: Sequence[float] = (),
+    end: float = float("inf"),
+) -> list[tuple[float, float]]:
+    """Points ``(time, 1 - S)`` of a step curve in which every step holds ``threshold`` events.
+
+    Adjacent event times are merged until a step holds at least ``threshold`` events; the
+    step is drawn at the last of its times, at the curve's value there. At each published
+    horizon in ``keep`` (a share printed elsewhere) a step ends, so that the printed share and
+    the curve never differ by fewer than ``threshold`` events: events since the last step that
+    are too few to form one are merged into that step. Leftover events after the last full step
+    are merged into it too. Events after ``end`` (where fewer than ``threshold`` are at risk) are
+    not drawn. A curve with fewer than ``threshold`` events gets no point (it is not drawn).
+
+    Examples
+    --------
+    >>> t = np.arange(1.0, 7.0); d = np.ones(6); s = np.cumprod(1 - d / np.arange(20.0, 14.0, -1))
+    >>> [(a, round(b, 3)) for a, b in coarsen_steps(t, d, s, 3)]
+    [(3.0, 0.15), (6.0, 0.3)]
+    >>> coarsen_steps(t, d, s, 7)
+    []
+    """
+    _check_threshold(threshold)
+    time = np.asarray(time, dtype=float)
+    n_event = np.asarray(n_event, dtype=float)
+    surv = np.asarray(surv, dtype=float)
+    sel = (n_event > 0) & (time <= end)
+    t, d, s = time[sel], n_event[sel], surv[sel]
+    horizons = sorted(float(h) for h in keep)
+    points: list[list[float]] = []  # time, survival, events
+    acc = 0.0
+    for i in range(t.size):
+        acc += d[i]
+        nxt = t[i + 1] if i + 1 < t.size else float("inf")
+        at_horizon = any(t[i] <= h < nxt for h in horizons)
+        if acc >= threshold:
+            points.append([t[i], s[i], acc])
+            acc = 0.0
+        elif at_horizon and acc > 0 and points:
+            points[-1] = [t[i], s[i], points[-1][2] + acc]
+            acc = 0.0
+    if acc > 0 and points:
+        points[-1] = [t[-1], s[-1], points[-1][2] + acc]
+    return [(float(a), float(1.0 - b)) for a, b, _ in points]
