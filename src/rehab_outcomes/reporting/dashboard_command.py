@@ -1,4 +1,5 @@
-"""The ``rehab-outcomes dashboard`` subcommand: validated episodes -> one HTML page."""
+"""The ``rehab-outcomes dashboard`` subcommand: validated episodes and the analysis -> the
+dashboard folder (index.html, one page per site, data/*.csv)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,17 @@ def dashboard(
     validation: Annotated[
         Path, typer.Option("--validation", help="validation.json written by `validate`.")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output HTML file.")],
+    analysis: Annotated[
+        Path | None,
+        typer.Option("--analysis", help="Folder written by `rehab-outcomes analyse` on the same "
+                                        "episodes (claims.csv, summary.json, ...): the bottom "
+                                        "line is read from it, never recomputed."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Dashboard folder (or its index page, a path ending in "
+                                         ".html): index.html, site-<slug>.html, data/*.csv."),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Optional YAML config to show in provenance.")
     ] = None,
@@ -34,11 +45,15 @@ def dashboard(
                           "(instead of --config when both are given)."),
     ] = None,
 ) -> None:
-    """Write the clinic outcome dashboard: one self-contained HTML page, no network requests.
+    """Write the clinic outcome dashboard: self-contained HTML pages, no network requests.
 
-    Counts from 1 to THRESHOLD-1 are shown as "<THRESHOLD" (with complementary suppression), and
-    no rate or curve rests on fewer than THRESHOLD people at risk. The page is written
-    atomically; a file that is not a validated episodes Parquet is refused with exit status 2.
+    The network page (index.html) opens with the bottom line of the analysis (--analysis), then
+    cards with 95 % intervals, curves, the case-mix site comparison, the claims and data quality;
+    each site has its own page beside the network's; every table and curve is also written as
+    CSV (data/). Counts from 1 to THRESHOLD-1 show as "<THRESHOLD", further counts are withheld
+    ("*") until a linear-programming audit shows that no hidden count can be worked out; a page
+    that fails the audit is not written. Written atomically; a file that is not a validated
+    episodes Parquet is refused with exit status 2.
     """
     import yaml
 
@@ -47,12 +62,15 @@ def dashboard(
     from rehab_outcomes.exceptions import ConfigError
     from rehab_outcomes.outputs import guard_inputs
     from rehab_outcomes.provenance import load_run_config, masked_name
-    from rehab_outcomes.reporting.dashboard import build_dashboard, run_date_text
+    from rehab_outcomes.reporting.dashboard import MANAGED, build_dashboard, run_date_text
     from rehab_outcomes.validated import read_validated, read_validation
 
-    if out.is_dir():
-        raise ConfigError(f"--out {out.name} is a folder: give the HTML file to write")
-    guard_inputs([episodes, validation, config, run_config], out.parent, [out.name], out_file=out)
+    if out is None:
+        raise ConfigError("give --out, the dashboard folder to write")
+    folder = out.parent if out.suffix == ".html" else out
+    index = out.name if out.suffix == ".html" else "index.html"
+    guard_inputs([episodes, validation, config, run_config, analysis], folder,
+                 [index, *MANAGED[1:]])
     frame = read_validated(episodes, "episodes")
     report = read_validation(validation)
     cfg: dict[str, Any] | None = load_run_config(run_config)
@@ -69,5 +87,6 @@ def dashboard(
         "data_sha256": source.get("sha256") if isinstance(source, dict) else None,
         "episodes_sha256": sha256_of(episodes),
     }
-    path = build_dashboard(frame, report, out, threshold=threshold, provenance=provenance)
+    path = build_dashboard(frame, report, out, analysis=analysis, threshold=threshold,
+                           provenance=provenance)
     typer.echo(f"dashboard -> {path}")

@@ -46,8 +46,8 @@ class Layout:
 
 
 LAYOUTS: Final = (
-    Layout("wide", 720.0, 14.0, 64.0, 20.0, 8),
-    Layout("narrow", 360.0, 13.0, 50.0, 12.0, 4),
+    Layout("wide", 880.0, 14.0, 64.0, 30.0, 9),
+    Layout("narrow", 360.0, 13.0, 50.0, 24.0, 4),
 )
 
 
