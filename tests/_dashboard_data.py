@@ -1,12 +1,18 @@
-"""A small validated cohort for the dashboard tests: tiny sites, a small arm, known provenance.
+"""Validated cohorts for the dashboard tests: tiny sites, a small arm, known provenance.
 
-Sites hold 3, 7, 12, 40 and 400 episodes; in "Dunmore" (40 episodes) stretching only has four.
+- :func:`make_cohort`: sites of 3, 7, 12, 40 and 400 episodes; in "Dunmore" (40 episodes)
+  stretching only has four.
+- :func:`make_attack_cohort`: the measured disclosure attacks: a site of 12 split 11/0/1, a site
+  of 20 split 10/10/0, two sites split 20/20/10, and an arm of 93 with only 3 pain-free events
+  (beside two large sites).
+
 The rows go through :func:`validate_episodes`, so their types are exactly those of
 ``episodes.valid.parquet``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,16 +40,39 @@ LOSS_HAZARD = -np.log(0.75) / 52.0  # 25 % lost by a year
 CONFIG = {"seed": 20240611, "dashboard": {"threshold_note": "default"}, "hazard_ratio": 1.5}
 
 
-def make_raw(seed: int = 20240611) -> pd.DataFrame:
-    """Raw text export of the cohort (as a clinic would send it)."""
+#: Sites of the attack cohort (rest only, stretching only, strength + graded running).
+ATTACK_SITE_ARMS: dict[str, tuple[int, int, int]] = {
+    "Kirkby": (11, 0, 1),
+    "Lowfield": (10, 10, 0),
+    "Marsh": (20, 20, 10),
+    "Northgate": (20, 20, 10),
+    "Oakham": (150, 160, 93),
+    "Pellow": (300, 280, 310),
+}
+#: (site, arm) -> the number of its episodes that ever become pain-free.
+ATTACK_FEW_EVENTS: dict[tuple[str, str], int] = {("Oakham", "strength_graded_running"): 3}
+
+
+def make_raw(seed: int = 20240611, site_arms: dict[str, tuple[int, int, int]] | None = None,
+             few_events: dict[tuple[str, str], int] | None = None) -> pd.DataFrame:
+    """Raw text export of the cohort (as a clinic would send it).
+
+    ``few_events``: (site, arm) groups in which only the first so many episodes ever become
+    pain-free (the others are followed without the event).
+    """
+    site_arms = SITE_ARMS if site_arms is None else site_arms
     rng = np.random.default_rng(seed)
-    site = np.concatenate([np.repeat(s, sum(c)) for s, c in SITE_ARMS.items()])
-    arm = np.concatenate([np.repeat(ARM_ORDER, c) for c in SITE_ARMS.values()])
+    site = np.concatenate([np.repeat(s, sum(c)) for s, c in site_arms.items()])
+    arm = np.concatenate([np.repeat(ARM_ORDER, c) for c in site_arms.values()])
     n = len(site)
     first = pd.Timestamp("2023-01-02") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
     admin = (ADMIN_END - first).days.to_numpy().astype(float) / 7.0
     hazard = np.array([PAIN_FREE_HAZARD[a] for a in arm])
     pf = np.where(rng.random(n) < NEVER_PAIN_FREE, np.inf, rng.exponential(1.0 / hazard) + 1.0)
+    for (s_name, a_name), keep in (few_events or {}).items():
+        rows = np.flatnonzero((site == s_name) & (arm == a_name))
+        pf[rows[keep:]] = np.inf
+        pf[rows[:keep]] = 3.0 + np.arange(keep)
     loss = rng.exponential(1.0 / LOSS_HAZARD, n) + 0.5
     re_h = np.array([REINJURY_HAZARD[a] for a in arm])
     re = pf + rng.exponential(1.0 / re_h)
@@ -91,6 +120,25 @@ def make_cohort(seed: int = 20240611) -> pd.DataFrame:
     result = validate_episodes(raw)
     assert result.n_quarantined == 0, result.quarantine.head()
     return result.valid
+
+
+def make_attack_cohort(seed: int = 20240611) -> pd.DataFrame:
+    """Validated episodes of the attack cohort (see the module docstring)."""
+    result = validate_episodes(make_raw(seed, ATTACK_SITE_ARMS, ATTACK_FEW_EVENTS))
+    assert result.n_quarantined == 0, result.quarantine.head()
+    return result.valid
+
+
+def write_analysis(cohort: pd.DataFrame, folder: Path) -> Path:
+    """Run the package's analysis on ``cohort`` into ``folder`` (as `rehab-outcomes analyse`)."""
+    import warnings
+
+    from rehab_outcomes.survival.pipeline import run_analysis
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_analysis(cohort, provenance={}).write(folder)
+    return folder
 
 
 def make_validation(n_valid: int) -> dict[str, Any]:
