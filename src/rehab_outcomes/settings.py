@@ -149,7 +149,28 @@ class AnalysisSection(_Section):
         "log", description="Kaplan-Meier confidence intervals: log (as R survfit), log-log or plain.")
     adjust: AdjustName = Field(
         "none", description='Observational data: "iptw" adds inverse probability weighted '
-        'analyses; "none" does not.')
+        'analyses and every claim then uses the weighted estimates; "none" does not.')
+    strata: Literal["site"] | None = Field(
+        "site", description="Stratify the primary Cox models by site (when there are at least 2 "
+        "sites), as multicentre trials are analysed; null for no strata.")
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Two-sided significance level of every interval, test and "
+        "claim verdict (Holm-adjusted over the family of claims).")
+    milestones: list[Annotated[float, Field(gt=0)]] = Field(
+        [12.0, 26.0, 52.0], min_length=1, description="Weeks from the first visit at which state "
+        "occupation (in care, running pain-free, re-injured) is always reported.")
+    margin_no_benefit_hr: float = Field(
+        1.25, gt=1, description="Smallest worthwhile hazard ratio of pain-free running (its "
+        "inverse for re-injury); an assumption, see docs/claims.md.")
+    margin_rmst_weeks: float = Field(
+        1.5, gt=0, description="Smallest worthwhile difference in restricted mean weeks to "
+        "pain-free running (see docs/claims.md).")
+    margin_state_probability: float = Field(
+        0.04, gt=0, lt=1, description="Smallest worthwhile difference in the probability of "
+        "running pain-free and not re-injured at 52 weeks (see docs/claims.md).")
+    claim7_hr: float = Field(
+        0.5, gt=0, lt=1, description='Re-injury hazard ratio meant by claim 7 ("up to 50 % fewer '
+        'injuries").')
 
     @field_validator("covariates")
     @classmethod

@@ -131,18 +131,9 @@ def analyse_tables():
 
 
 def analyse_args():
-    """Options of `rehab-outcomes analyse`."""
-    analysis = SETTINGS.analysis
-    args = [
-        "--tau",
-        repr(analysis.tau),
-        "--conf-type",
-        analysis.conf_type,
-        "--adjust",
-        analysis.adjust,
-        "--covariates",
-        ",".join(analysis.covariates),
-    ]
+    """Options of `rehab-outcomes analyse`: every analysis setting comes from the `analysis`
+    section of the merged config (RUN_CONFIG, an input of the rule)."""
+    args = ["--config", RUN_CONFIG]
     if has_visits():
         args += ["--visits", f"{OUT}/validate/visits.valid.parquet"]
     return args
