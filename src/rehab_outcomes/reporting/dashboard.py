@@ -153,6 +153,33 @@ class AnalysisOutputs:
             row[k] = _num(row.get(k))
         return row
 
+    def claims_about(self, outcome: str, arm: str, kind: str) -> list[dict[str, Any]]:
+        """Claim rows whose quantity is ``kind`` (``"hr"``: Cox hazard ratio, ``"rmst"``:
+        restricted mean difference) of ``outcome`` for ``arm`` against rest only.
+
+        Found by the ``source`` column where present (``cox_reinjury: arm:...``,
+        ``rmst: pain_free ...``), else by the words of ``quantity``; never by claim number.
+        """
+        out = []
+        if "claim_id" not in self.claims.columns:
+            return out
+        for _, r in self.claims.iterrows():
+            src = str(r.get("source", "") or "")
+            q = str(r.get("quantity", "") or "").lower()
+            if kind == "hr":
+                hit = src.startswith(f"cox_{outcome}: arm:{arm}") or (
+                    not src and "hazard ratio" in q and _OUTCOME_WORDS[outcome] in q
+                    and f"{_ARM_WORDS[arm]} vs rest only" in q)
+            else:
+                hit = src.startswith(f"rmst: {outcome} {arm}") or (
+                    not src and "restricted mean" in q and _OUTCOME_WORDS[outcome] in q
+                    and _ARM_WORDS[arm] in q)
+            if hit:
+                row = self.claim(str(r["claim_id"]))
+                if row is not None:
+                    out.append(row)
+        return out
+
     def km_value(self, outcome: str, arm: str, column: str) -> float | None:
         t = self.km_summary
         if t.empty or column not in t.columns:
@@ -610,8 +637,9 @@ VERDICT_WORDS: Final = {
     "inconclusive": "not settled by the data",
     "not_assessable": "not testable with these data",
 }
-_PF_CLAIMS: Final = {"strength_graded_running": ("3b", "3a"), "stretching_only": ("2a",)}
-_RE_CLAIMS: Final = {"strength_graded_running": ("1", "7"), "stretching_only": ("2b",)}
+_OUTCOME_WORDS: Final = {"pain_free": "pain-free running", "reinjury": "re-injury"}
+_ARM_WORDS: Final = {"strength_graded_running": "strength + graded running",
+                     "stretching_only": "stretching only", "rest_only": "rest only"}
 
 
 def verdict_words(verdict: object) -> str:
@@ -620,15 +648,15 @@ def verdict_words(verdict: object) -> str:
     return VERDICT_WORDS.get(v, v.replace("_", " "))
 
 
-def _verdicts(analysis: AnalysisOutputs, ids: Sequence[str]) -> list[dict[str, str]]:
+def _verdicts(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
-    for cid in ids:
-        row = analysis.claim(cid)
-        if row is None:
-            continue
-        out.append({"claim_id": cid, "claim": str(row.get("claim", "")),
+    for row in rows:
+        p_adj = row.get("p_adjusted")
+        out.append({"claim_id": str(row.get("claim_id", "")), "claim": str(row.get("claim", "")),
                     "verdict": str(row.get("verdict", "")),
-                    "words": verdict_words(row.get("verdict", ""))})
+                    "words": verdict_words(row.get("verdict", "")),
+                    "p_adjusted": "" if p_adj is None else
+                    ("below 0.001" if p_adj < 0.001 else f"{p_adj:.3f}")})
     return out
 
 
@@ -673,21 +701,26 @@ def _bottom_line(analysis: AnalysisOutputs, arm_shown: Mapping[str, bool], tau: 
                       if lo_b is not None and hi_b is not None else "")
                 detail += (f" Half of them were running pain-free by {med_b:.1f} weeks{ci}, "
                            f"against {med_c:.1f} weeks in {label[cmp_arm].lower()}.")
+            rows = (analysis.claims_about("pain_free", best, "rmst")
+                    + analysis.claims_about("pain_free", best, "hr")) if best != ref else []
             answers.append({"question": q1, "answer": answer, "detail": detail,
-                            "verdicts": _verdicts(analysis, _PF_CLAIMS.get(best, ())),
+                            "verdicts": _verdicts(rows), "estimand": _estimand(rows),
                             "estimate": d, "lower": lo, "upper": hi, "arm": best})
     if not answers:
         answers.append({"question": q1, "answer": "The analysis outputs do not answer this "
-                        "question for these data.", "detail": "", "verdicts": [],
+                        "question for these data.", "detail": "", "verdicts": [], "estimand": "",
                         "estimate": None, "lower": None, "upper": None, "arm": None})
     # 2. stayed injury-free: hazard ratio of re-injury vs rest only (Cox, from the claims)
     q2 = "Did they stay injury-free after returning to running?"
-    hrs = {}
-    for arm, ids in _RE_CLAIMS.items():
-        row = analysis.claim(ids[0])
-        if row and arm_shown.get(arm) and row["estimate"] is not None and row["lower"] is not None \
-                and row["upper"] is not None:
-            hrs[arm] = (row["estimate"], row["lower"], row["upper"])
+    hrs, hr_rows = {}, {}
+    for arm in ARMS:
+        if arm == ref:
+            continue
+        rows = analysis.claims_about("reinjury", arm, "hr")
+        usable = [r for r in rows if None not in (r["estimate"], r["lower"], r["upper"])]
+        if usable and arm_shown.get(arm):
+            hrs[arm] = (usable[0]["estimate"], usable[0]["lower"], usable[0]["upper"])
+            hr_rows[arm] = rows
     if hrs and arm_shown.get(ref):
         best = min(hrs, key=lambda a: hrs[a][0])
         hr, lo, hi = hrs[best]
@@ -702,7 +735,7 @@ def _bottom_line(analysis: AnalysisOutputs, arm_shown: Mapping[str, bool], tau: 
                       f"{label[ref].lower()}.")
         detail = (f"Hazard ratio of re-injury, {label[best].lower()} against "
                   f"{label[ref].lower()}: {_two(hr)} (95 % interval {_two(lo)} to {_two(hi)}); "
-                  "below 1 means fewer re-injuries at any time after the return.")
+                  "a ratio under one means fewer re-injuries at any time after the return.")
         col = f"surv_{tau:g}w"
         s_b, s_r = (analysis.km_value("reinjury", a, col) for a in (best, ref))
         if s_b is not None and s_r is not None:
@@ -710,13 +743,22 @@ def _bottom_line(analysis: AnalysisOutputs, arm_shown: Mapping[str, bool], tau: 
                        f"injured again after {label[best].lower()}, against "
                        f"{100 * (1 - s_r):.1f} % after {label[ref].lower()}.")
         answers.append({"question": q2, "answer": answer, "detail": detail,
-                        "verdicts": _verdicts(analysis, _RE_CLAIMS.get(best, ())),
+                        "verdicts": _verdicts(hr_rows[best]), "estimand": _estimand(hr_rows[best]),
                         "estimate": hr, "lower": lo, "upper": hi, "arm": best})
     else:
         answers.append({"question": q2, "answer": "The analysis outputs do not answer this "
-                        "question for these data.", "detail": "", "verdicts": [],
+                        "question for these data.", "detail": "", "verdicts": [], "estimand": "",
                         "estimate": None, "lower": None, "upper": None, "arm": None})
     return answers
+
+
+def _estimand(rows: Sequence[dict[str, Any]]) -> str:
+    """What the first row estimates, in the analysis' words (its ``estimand`` column)."""
+    for r in rows:
+        text = r.get("estimand")
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return ""
 
 
 def _signed_weeks(x: float) -> str:
@@ -864,10 +906,10 @@ class _Composer:
                 end = 0.0
             curves.append(Curve(arm, style.arm_label(arm), style.ARM_COLOURS[arm],
                                 style.ARM_DASHES[arm], pts, end))
-            records += [{"treatment": style.arm_label(arm), "weeks": round(a, 4),
+            records += [{"treatment": style.arm_label(arm), "weeks": round(a, 6),
                          "cumulative_share_percent": round(100 * b, 2)} for a, b in pts]
             if pts:
-                records.append({"treatment": style.arm_label(arm), "weeks": round(end, 4),
+                records.append({"treatment": style.arm_label(arm), "weeks": round(end, 6),
                                 "cumulative_share_percent": round(100 * pts[-1][1], 2)})
         return curves, pd.DataFrame(records, columns=["treatment", "weeks",
                                                       "cumulative_share_percent"])
@@ -1032,7 +1074,7 @@ def _provenance(provenance: Mapping[str, Any], validation: Mapping[str, Any],
         ("Package version", str(provenance.get("package_version")
                                 or validation.get("package_version", "not recorded")), False),
         ("Data contract version", str(validation.get("contract_version", "not recorded")), False),
-        ("Small-number threshold", f"counts from 1 to {threshold - 1} hidden", False),
+        ("Small-number threshold", f"counts below {threshold} (other than zero) hidden", False),
     ]
     return items
 
@@ -1146,7 +1188,10 @@ def build_dashboard(
                    f"None of the {format_count(received, thr)} rows of the export passed "
                    "validation: all were set aside (quarantined)." if quarantined >= received
                    else "No episodes passed validation.")
-        pages.append(Page(index_name, {**base, "message": message, "template": "empty.html.j2"}))
+        base["provenance"] = [item for item in prov_items if item[0] in
+                              ("Report date", "Data file", "Data file SHA-256")]
+        pages.append(Page(index_name, {**base, "message": message, "template": "empty.html.j2",
+                                       "title": "Runner's knee: clinic outcomes"}))
         return _write(folder, index_name, env, pages)
     if analysis is None:
         raise ConfigError("the dashboard needs the analysis folder (--analysis) of these episodes")
@@ -1251,11 +1296,10 @@ def _figure(ident: str, outcome: str, curves: list[Curve], risk: dict[str, Any] 
     parts = []
     for c in curves:
         if c.points:
-            parts.append(f"{c.label}: {_pct(c.points[-1][1])} by {c.end:.0f} weeks, in "
-                         f"{len(c.points)} steps of at least {threshold} events")
+            parts.append(f"{c.label}: {_pct(c.points[-1][1])} by {c.end:.0f} weeks")
         else:
             parts.append(f"{c.label}: not drawn (too few patients or events)")
-    desc = (f"{title}. Each step of a line groups at least {threshold} events. "
+    desc = (f"{title}. Each step of a line groups at least {threshold} events; the lines reach "
             + "; ".join(parts) + ".")
     svg = step_chart(ident, title, desc, curves, x_max, x_label,
                      y_max=1.0 if outcome == "pf" else _y_top(curves), mark=mark)
@@ -1278,10 +1322,15 @@ def _site_comparison(df: pd.DataFrame, cfg: Mapping[str, Any]) -> tuple[Any, dic
         comparison = compare_sites(df, covariates, PAIN_FREE_WEEKS)
     except (AnalysisError, np.linalg.LinAlgError, ValueError):
         return None, {}
+    import warnings
+
+    from rehab_outcomes.exceptions import StatisticalWarning
     from rehab_outcomes.survival._util import build_design, survival_arrays
 
     _t, _e, _w, ok = survival_arrays(df, "pain_free_weeks", "pain_free_event", None)
-    complete = build_design(df, list(comparison.covariates), ok).complete
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatisticalWarning)  # reported by the analysis already
+        complete = build_design(df, list(comparison.covariates), ok).complete
     event_by = complete & (df["pain_free_event"].to_numpy() == 1) & (
         df["pain_free_weeks"].to_numpy(dtype=float) <= PAIN_FREE_WEEKS)
     counts: dict[str, tuple[int, int]] = {}
