@@ -13,6 +13,16 @@ per-time scalar sums, and the information matrix is one BLAS product ``Xᵀ (v X
 Python loop runs over event times and no ``n × p × p`` array is formed. Score residuals are
 computed once, at the estimate.
 
+Counting-process data (``entry_col``): each row is an interval ``(start, stop]`` with the event,
+if any, at ``stop``, as R's ``Surv(start, stop, event)``; a row is at risk at ``t`` when
+``start < t <= stop``. This gives time-varying covariates (one row per subject-period) and delayed
+entry. The risk-set sums become the sums over ``stop >= t`` minus the sums over ``start >= t``
+(a second block sum by the distinct time at which a row enters), and the cumulative hazard seen
+by a row is ``H(stop) - H(start)``; the information matrix and Efron score residuals follow from
+these without further change, so the cluster-robust variance (``cluster_col`` = the subject
+id) equals R's ``coxph(Surv(start, stop, event) ~ ..., cluster = id)``. Without ``entry_col`` no
+entry term is formed and the results are those of the right-censored engine, bit for bit.
+
 Missing covariates: complete-case analysis. A row with a missing covariate, weight, stratum or
 cluster is dropped; the count is in ``n_dropped_``. Rows without an outcome (for instance
 ``reinjury_weeks`` of episodes never pain-free) are not at risk at all; their count is in
@@ -33,6 +43,7 @@ from scipy import stats
 
 from rehab_outcomes.exceptions import AnalysisError, StatisticalWarning
 from rehab_outcomes.survival._util import (
+    as_float,
     build_design,
     outcome_name,
     revcumsum,
@@ -118,6 +129,7 @@ class _Stratum:
     delta: np.ndarray  # event indicator in time order
     wx_dead: np.ndarray  # Σ_events w·x: the coefficient-free part of the score
     w_dead: float  # Σ_events w
+    ent: np.ndarray | None = None  # counting process: distinct times <= start of each row
     buf: np.ndarray | None = None  # n×p scratch array shared by the evaluations of one fit
 
     def to_groups(self, values: np.ndarray) -> np.ndarray:
@@ -126,10 +138,29 @@ class _Stratum:
         out[self.dug] = values
         return out
 
+    def entered(self, values: np.ndarray) -> np.ndarray:
+        """Per distinct time ``g``, the sum of ``values`` over rows not yet at risk (start >= t_g).
+
+        Only for counting-process data: the part of the ``stop >= t_g`` sums to remove.
+        """
+        assert self.ent is not None
+        m = self.ngrp + 1
+        if values.ndim == 1:
+            c = np.bincount(self.ent, weights=values, minlength=m)
+        else:
+            c = np.column_stack([np.bincount(self.ent, weights=values[:, j], minlength=m)
+                                 for j in range(values.shape[1])])
+        return revcumsum(c)[1:]
+
 
 def _strata_structure(time: np.ndarray, event: np.ndarray, weights: np.ndarray,
-                      strata: np.ndarray, Xc: np.ndarray) -> list[_Stratum]:
-    """Sort once and precompute the tie structure of every stratum."""
+                      strata: np.ndarray, Xc: np.ndarray,
+                      entry: np.ndarray | None = None) -> list[_Stratum]:
+    """Sort once and precompute the tie structure of every stratum.
+
+    With ``entry`` (counting-process start times) each row also records how many of the
+    stratum's distinct times are ``<= start``: the times at which it is not yet at risk.
+    """
     out = []
     order = np.lexsort((event, time, strata))
     bounds = np.flatnonzero(np.diff(strata[order])) + 1
@@ -156,11 +187,14 @@ def _strata_structure(time: np.ndarray, event: np.ndarray, weights: np.ndarray,
         for j in range(p):
             np.take(Xc[:, j], rows, out=X[:, j])
         wx_dead = w[dead] @ X[dead] if dead.size else np.zeros(p)
+        ent = None
+        if entry is not None:
+            ent = np.searchsorted(t[starts], entry[rows], side="right").astype(np.intp)
         out.append(_Stratum(
             rows=rows, grp=grp, starts=starts, dead=dead, dgrp=grp[dead], frac=frac,
             mwt=m_e[ej], ngrp=starts.size, dstarts=dstarts, dug=bgrp[bdead], ej=ej, d_e=d_e,
             m_e=m_e, bstarts=bstarts, blen=blen, bgrp=bgrp, bdead=bdead, gblock=gblock, X=X, w=w,
-            delta=d, wx_dead=wx_dead, w_dead=float(w[dead].sum()),
+            delta=d, wx_dead=wx_dead, w_dead=float(w[dead].sum()), ent=ent,
         ))
     return out
 
@@ -182,6 +216,8 @@ class _Pieces:
         self.risk = st.w * np.exp(eta - shift)  # w * exp(eta - shift), time order
         b0 = np.add.reduceat(self.risk, st.bstarts) if st.bstarts.size else np.zeros(0)
         s0 = revcumsum(_segsum(b0, st.gblock))
+        if st.ent is not None:
+            s0 = s0 - st.entered(self.risk)
         self._b0 = b0
         self._S0e = s0[st.dug]
         self._D0e = b0[st.bdead]
@@ -199,7 +235,10 @@ class _Pieces:
             st.buf = np.empty_like(st.X, order="F")
         np.multiply(st.X, self.risk[:, None], out=st.buf)
         b1 = _segsum(st.buf, st.bstarts)
-        self._S1e = revcumsum(_segsum(b1, st.gblock))[st.dug]
+        s1 = revcumsum(_segsum(b1, st.gblock))
+        if st.ent is not None:
+            s1 = s1 - st.entered(st.buf)
+        self._S1e = s1[st.dug]
         self._D1e = b1[st.bdead]
         f, inv = st.frac, self.inv
         inv2 = inv * inv
@@ -219,6 +258,8 @@ class _Pieces:
         self._H = np.cumsum(self._h)
         hd_block = self._H[st.bgrp] - np.where(st.bdead, self._hc[st.bgrp], 0.0)
         self._Hd = np.repeat(hd_block, st.blen)  # cumulative hazard seen by each row
+        if st.ent is not None:  # only the hazard of (start, stop]
+            self._Hd -= np.r_[0.0, self._H][st.ent]
         np.multiply(st.X, (self.risk * self._Hd)[:, None], out=st.buf)
         self.info = st.X.T @ st.buf - info2
         self._done = True
@@ -253,7 +294,10 @@ class _Pieces:
         resid = np.empty_like(st.X)  # column by column: 1-d repeats are cheap
         for j in range(resid.shape[1]):
             col = st.X[:, j] * a
-            col += e * np.repeat(hxd_block[:, j], st.blen)
+            hxd = np.repeat(hxd_block[:, j], st.blen)
+            if st.ent is not None:  # only the event times in (start, stop]
+                hxd -= np.r_[0.0, HX[:, j]][st.ent]
+            col += e * hxd
             col -= np.repeat(xm_block[:, j], st.blen)
             resid[:, j] = col
         return resid
@@ -272,6 +316,14 @@ class CoxPH:
     min_clusters
         With ``cluster_col``, the clusters needed for intervals and p-values to use the robust
         SE (:func:`ci_se_rule`); ``None`` (default) uses it whenever a cluster is given, as R.
+
+    Notes
+    -----
+    With ``entry_col`` the data are in counting-process form (``(start, stop]`` rows, event at
+    ``stop``), as R's ``coxph(Surv(start, stop, event) ~ ...)``: time-varying covariates take one
+    row per subject-period, and ``cluster_col`` should name the subject (episode) so that the
+    robust SE accounts for its several rows. ``n_`` and ``n_events_`` then count rows (intervals)
+    and events, as R's ``n`` and ``nevent``.
 
     Attributes
     ----------
@@ -312,6 +364,7 @@ class CoxPH:
         cluster_col: str | None = None,
         group_col: str | None = "arm",
         outcome: str | None = None,
+        entry_col: str | None = None,
     ) -> CoxPH:
         """Fit the model.
 
@@ -330,10 +383,26 @@ class CoxPH:
             Treatment column checked for a single group and groups without events.
         outcome
             Label (default: ``duration_col`` without ``_weeks``).
+        entry_col
+            Start of each row's interval ``(start, stop]`` (counting-process data, with
+            ``duration_col`` the stop time and the event at stop). A row with a missing start is
+            not a complete case; ``start >= stop`` is an error, as in R. ``None`` (default):
+            every row is at risk from time 0 on.
         """
         time, event, weights, ok = survival_arrays(df, duration_col, event_col, weights_col)
         self.n_no_outcome_ = int((~ok).sum())
         eligible = ok.copy()
+        entry = None
+        if entry_col is not None:
+            if entry_col not in df.columns:
+                raise AnalysisError(f"column {entry_col!r} is missing from the data")
+            entry = as_float(df[entry_col])
+            eligible &= np.isfinite(entry)
+            if np.any(entry[eligible] >= time[eligible]):
+                raise AnalysisError(
+                    f"{entry_col!r} must be smaller than {duration_col!r} in every row "
+                    "(intervals (start, stop] of positive length)"
+                )
         for col in (strata_col, cluster_col):
             if col is not None:
                 if col not in df.columns:
@@ -370,7 +439,9 @@ class CoxPH:
             strata = pd.factorize(df.loc[keep, strata_col].astype(str), sort=True)[0]
         self.means_ = X.mean(axis=0)
         Xc = X - self.means_
-        self._strata = _strata_structure(t, e, w, strata, Xc)
+        self.entry_col_ = entry_col
+        self._strata = _strata_structure(t, e, w, strata, Xc,
+                                         None if entry is None else entry[keep])
         self._X, self._w, self._t, self._e = Xc, w, t, e
         beta = self._newton()
         self.params_ = pd.Series(beta, index=self.terms_)
