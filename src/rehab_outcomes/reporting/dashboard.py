@@ -603,7 +603,7 @@ def data_context(run_config: Mapping[str, Any] | None, analysis_config: Mapping[
     adjusted += "; the weeks and shares shown are not adjusted."
     banner = ""
     if source == "simulate":
-        banner = ("Simulated data: these pages describe a simulated cohort made by "
+        banner = ("These pages describe a simulated cohort made by "
                   "`rehab-outcomes simulate`"
                   + (f" (seed {sim.get('seed')}, {sim.get('n'):,} episodes, {design} design)"
                      if isinstance(sim.get("n"), int) else "")
