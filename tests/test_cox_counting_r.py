@@ -160,3 +160,20 @@ def test_start_must_precede_stop():
                        "x": [0.1, 0.5, 0.3]})
     with pytest.raises(AnalysisError, match="smaller than"):
         CoxPH().fit(df, "stop", "event", covariates=["x"], entry_col="start", group_col=None)
+
+
+def test_cox_zph_refuses_counting_process_fits() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from rehab_outcomes.exceptions import AnalysisError
+    from rehab_outcomes.survival.cox import CoxPH
+    from rehab_outcomes.survival.zph import cox_zph
+
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"start": np.zeros(60), "stop": rng.exponential(5, 60) + 0.1,
+                       "event": rng.integers(0, 2, 60), "x": rng.normal(size=60)})
+    fit = CoxPH().fit(df, duration_col="stop", event_col="event", entry_col="start",
+                      covariates=["x"])
+    with pytest.raises(AnalysisError, match="counting-process"):
+        cox_zph(fit)

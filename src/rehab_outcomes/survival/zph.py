@@ -52,6 +52,8 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     """
     if not hasattr(fit, "params_"):
         raise AnalysisError("cox_zph needs a fitted CoxPH model")
+    if getattr(fit, "entry_col_", None) is not None:
+        raise AnalysisError("cox_zph is not implemented for counting-process (start, stop] fits")
     X, t, e = fit._X, fit._t, fit._e
     g = km_transform(t, e)
     g = g - g[e == 1].mean()
