@@ -25,6 +25,13 @@ class DesignChoice(StrEnum):
     observational = "observational"
 
 
+class ModelChoice(StrEnum):
+    """Which simulator generates the cohort."""
+
+    weibull = "weibull"
+    load_capacity = "load-capacity"
+
+
 class VisitsFormat(StrEnum):
     """File format of the visits table."""
 
@@ -52,6 +59,12 @@ def simulate(
     visits_format: Annotated[
         VisitsFormat, typer.Option("--visits-format", help="Format of the visits table.")
     ] = VisitsFormat.csv,
+    model: Annotated[
+        ModelChoice,
+        typer.Option(help="weibull: proportional hazards with known log HRs (default); "
+                          "load-capacity: daily load-capacity model with sessions.csv and "
+                          "policy_truth.csv (docs/load-capacity.md; visits always CSV)."),
+    ] = ModelChoice.weibull,
 ) -> None:
     """Simulate a cohort with known truth.
 
@@ -64,8 +77,18 @@ def simulate(
     from rehab_outcomes.simulation.cohort import MANAGED_OUTPUTS, simulate_cohort
     from rehab_outcomes.simulation.scenarios import load_params
 
-    guard_inputs([config], out, MANAGED_OUTPUTS)
     params = load_params(scenario, config)
+    if model is ModelChoice.load_capacity:
+        from rehab_outcomes.simulation.loadcap_outputs import MANAGED_OUTPUTS as LC_OUTPUTS
+        from rehab_outcomes.simulation.loadcap_outputs import simulate_loadcap_cohort
+
+        guard_inputs([config], out, LC_OUTPUTS)
+        lc = simulate_loadcap_cohort(n, seed, params, design=design.value, scenario=scenario)
+        lc.write(out)
+        typer.echo(f"{len(lc.episodes):,} episodes, {len(lc.visits):,} visits and "
+                   f"{len(lc.sessions):,} sessions (load-capacity, {design.value}) -> {out}")
+        return
+    guard_inputs([config], out, MANAGED_OUTPUTS)
     cohort = simulate_cohort(n, seed, params, design=design.value, scenario=scenario)
     paths = cohort.write(out, visits_format=visits_format.value)
     log.info("wrote %s", ", ".join(sorted(p.name for p in paths.values())))
