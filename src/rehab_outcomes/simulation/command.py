@@ -79,11 +79,11 @@ def simulate(
 
     params = load_params(scenario, config)
     if model is ModelChoice.load_capacity:
-        from rehab_outcomes.simulation.loadcap_outputs import MANAGED_OUTPUTS as LC_OUTPUTS
-        from rehab_outcomes.simulation.loadcap_outputs import simulate_loadcap_cohort
+        from rehab_outcomes.simulation import loadcap_outputs as lco
 
-        guard_inputs([config], out, LC_OUTPUTS)
-        lc = simulate_loadcap_cohort(n, seed, params, design=design.value, scenario=scenario)
+        guard_inputs([config], out, lco.MANAGED_OUTPUTS)
+        lc = lco.simulate_loadcap_cohort(n, seed, params, design=design.value, scenario=scenario,
+                                         policy_truth_n=min(n, lco.POLICY_TRUTH_N))
         lc.write(out)
         typer.echo(f"{len(lc.episodes):,} episodes, {len(lc.visits):,} visits and "
                    f"{len(lc.sessions):,} sessions (load-capacity, {design.value}) -> {out}")

@@ -67,7 +67,7 @@ def cox_binary(time: np.ndarray, event: np.ndarray, group: np.ndarray,
     --------
     >>> t = np.array([1, 2, 3, 4, 5, 6]); e = np.ones(6, bool); g = np.array([1, 0, 1, 0, 1, 0])
     >>> round(cox_binary(t, e, g)[0], 3)
-    0.561
+    0.632
     """
     time = np.asarray(time)
     event = np.asarray(event, bool)
