@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from rehab_outcomes.contract import pii
 from rehab_outcomes.contract.parse import TYPE_RULES
 from rehab_outcomes.contract.schema import (
     CATEGORIES,
@@ -58,10 +57,14 @@ def contract_markdown() -> str:
         "",
         f"Contract version **{CONTRACT_VERSION}**. One row per treatment episode. Files may be CSV "
         "(UTF-8, with or without BOM), Parquet or Excel `.xlsx` (first sheet, or `--sheet`). Column "
-        "names are exact. Empty cells and `NA`, `N/A`, `NaN`, `null`, `None` count as missing. "
-        "Dates are ISO `YYYY-MM-DD` text (or stored dates at midnight in Parquet/Excel). Integers "
-        "must be whole numbers. Nothing is guessed or recoded silently: a clinic's own codes (such "
-        "as `F` or `Rest`) are quarantined unless an explicit `--recode` mapping translates them.",
+        "names are exact unless a mapping file renames them. Empty cells and `NA`, `N/A`, `NaN`, "
+        "`null`, `None` count as missing (in Parquet text columns too). Dates are ISO `YYYY-MM-DD` "
+        "text (or stored dates at midnight in Parquet/Excel), or text in the format a mapping "
+        "file names; dates before 1900-01-01 or after 2261-12-31 are quarantined (rule "
+        "`column:date_range`). Numbers are plain decimals. Integers must be whole numbers. "
+        "Nothing is guessed or recoded silently: a clinic's own column names, codes (such as `F` "
+        "or `Rest`), date format and units are translated only by an explicit mapping file "
+        "(`--mapping`, see [own-export.md](own-export.md)); otherwise such rows are quarantined.",
         "",
         "## Episodes",
         "",
@@ -87,27 +90,28 @@ def contract_markdown() -> str:
         "## Whole-file refusals (exit status 2, nothing written)",
         "",
         "- the file is missing, unreadable, of another type, or has no rows;",
-        "- a required column is missing (all missing columns are named);",
-        "- an extra column is named like identifying data (tokens such as "
-        + ", ".join(f"`{t}`" for t in sorted(pii.IDENTIFYING_NAME_TOKENS))
-        + ", or phrases such as `date_of_birth`, `nhs_number`), or holds values that look "
-        "identifying: any e-mail address, or at least "
-        f"{int(100 * 0.05)} % of (sampled) values looking like phone, NHS or social security numbers.",
+        "- a required column is missing (all missing columns are named, each with a \"did you "
+        "mean\" from the file's own column names);",
+        "- two columns have the same name (after trimming spaces), or a Parquet column holds "
+        "lists, structs or binary values;",
+        "- a column's name says it holds identifying data (in English and the main European "
+        "languages), or is itself an e-mail address or phone number (never echoed);",
+        "- an extra column holds any identifying value (every row is scanned).",
         "",
         "Harmless extra columns are ignored and listed in `validation.json` (`columns_ignored`).",
         "",
         "## Identifying values",
         "",
-        "Values are never printed or written in clear when they could identify someone: in "
-        "messages and `quarantine.csv` e-mail addresses become `j***@***`, anything with nine or "
-        "more digits becomes its first character and `***`, and `patient_key` values always "
-        "show only their first two characters. What counts as identifying:",
-        "",
-        "- **e-mail**: `local@domain.tld`;",
-        "- **NHS number**: 10 digits (optionally grouped 3-3-4) with a valid modulus-11 check digit;",
-        "- **US SSN**: `NNN-NN-NNNN` or 9 digits (area not 000, 666 or 9xx);",
-        "- **phone number**: 10–13 digits once separators are removed, in international (`+`, `00`), "
-        "UK trunk (`0…`) or North American form.",
+        "Every cell of every contract text column is scanned for e-mail addresses, phone, NHS "
+        "(valid check digit) and US social security numbers anywhere in its text; such rows are "
+        "quarantined (rule `column:not_identifying`) with the value masked. `episode_id`, "
+        "`patient_key` and `site` values beginning with `=`, `+`, `-`, `@`, a tab or a carriage "
+        "return are quarantined too (`column:formula_prefix`). Values are never printed or "
+        "written in clear when they could identify someone: e-mail addresses become `j***@***`, "
+        "anything with nine or more digits becomes its first character and `***`, and "
+        "`patient_key` values show only their first two characters; input file names are "
+        "recorded masked, with their SHA-256. The exact rules (the phone rule, bare numbers, the "
+        "column-name lists) are in [privacy.md](privacy.md).",
         "",
         "`validation.json` also reports the smallest group size over (10-year age band, sex, site) "
         "as a re-identification warning (`reidentification`).",
@@ -119,9 +123,11 @@ def contract_markdown() -> str:
         "- `quarantine.csv`: one line per failure: `row` (1-based data row), `episode_id` (masked "
         "if identifying), `rule`, `column`, `value` (masked). Every failing row goes here, every "
         "copy of a duplicated `episode_id` included;",
-        "- `validation.json`: input file name and SHA-256, contract and package versions, `n_in`, "
-        "`n_valid`, `n_quarantined` (invariant `n_in = n_valid + n_quarantined`), failures and "
-        "rows per rule, ignored columns, recodings, re-identification warning;",
+        "- `validation.json`: input file name (masked) and SHA-256, contract and package versions, "
+        "`n_in`, `n_valid`, `n_quarantined` (invariant `n_in = n_valid + n_quarantined`), "
+        "failures and rows per rule, ignored columns, the mapping applied with counts of every "
+        "change (`renamed`, `recoded`, `converted`), warnings (such as ambiguous day-first "
+        "dates), the merged workflow config that ran (`run_config`), re-identification warning;",
         "- with `--visits`: `visits.valid.parquet` and `visits_quarantine.csv`, summarised under "
         "`visits` in `validation.json`.",
         "",

@@ -15,6 +15,8 @@ import pyarrow.compute as pc
 
 _STR = pd.StringDtype("pyarrow")
 ISO_DATE_RE = r"\d{4}-\d{2}-\d{2}"
+#: A number as text: optional sign, digits with an optional decimal point, optional exponent.
+NUMBER_RE = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ def parse_float(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_numeric_dtype(raw.dtype):
         out = raw.astype("float64")
     else:
-        out = pd.to_numeric(raw.astype(_STR).str.strip(), errors="coerce").astype("float64")
+        # decimal numbers only (no thousands separators, no "inf"/"nan" words), read by Arrow
+        arr = pc.utf8_trim_whitespace(_text_array(raw.astype(_STR)))
+        ok = pc.match_substring_regex(arr, NUMBER_RE)
+        values = pc.cast(pc.if_else(ok, arr, None), pa.float64())
+        out = pd.Series(values.to_numpy(zero_copy_only=False), index=raw.index, dtype="float64")
     bad = _present(raw) & ~np.isfinite(out.to_numpy(dtype=float, na_value=np.nan))
     return out.where(~bad, np.nan), bad
 
