@@ -43,6 +43,8 @@ def _parts(episodes: pd.DataFrame, analysis: Path, validation: dict) -> dict[str
     """Seconds of the dashboard's main parts (one more run, part by part)."""
     from rehab_outcomes.contract import derive_outcomes
     from rehab_outcomes.reporting import dashboard as d
+    from rehab_outcomes.reporting.groups import group_curves
+    from rehab_outcomes.reporting.published import published_counts
 
     out: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -53,14 +55,14 @@ def _parts(episodes: pd.DataFrame, analysis: Path, validation: dict) -> dict[str
     out["derive_s"] = time.perf_counter() - t0
     outputs = d.AnalysisOutputs.read(analysis)
     t0 = time.perf_counter()
-    groups = d._groups(df, sites, "log", 0.05)
+    groups = group_curves(df, sites, "log", 0.05)
     out["kaplan_meier_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     _comparison, cc = d._site_comparison(df, outputs.config)
     out["case_mix_s"] = time.perf_counter() - t0
     x_max = {"pf": d._x_max(groups, "pf", 11), "re": d._x_max(groups, "re", 11)}
     t0 = time.perf_counter()
-    d._count_system(groups, sites, validation, len(df), 11, outputs.tau, d._ticks(x_max["pf"]),
+    published_counts(groups, sites, validation, len(df), 11, outputs.tau, d._ticks(x_max["pf"]),
                     d._ticks(x_max["re"]), cc)
     out["disclosure_audit_s"] = time.perf_counter() - t0
     return out

@@ -300,7 +300,7 @@ def test_bottom_line_takes_new_columns_and_verdicts_as_given(cohort: pd.DataFram
 def test_caveat_and_banner_follow_the_data() -> None:
     cfg = {"covariates": ["arm", "age_years"], "adjust": "none"}
     sim = data_context(RANDOMISED, cfg)
-    assert sim.simulated and "Simulated data" in sim.banner and "at random" in sim.caveat
+    assert sim.simulated and "simulated cohort" in sim.banner and "at random" in sim.caveat
     obs = data_context({"source": "simulate", "simulate": {"design": "observational"}},
                        {**cfg, "adjust": "iptw", "propensity_covariates": ["age_years"]})
     assert "not assigned at random" in obs.caveat and "inverse-probability" in obs.caveat

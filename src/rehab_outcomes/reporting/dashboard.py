@@ -11,12 +11,14 @@ folder written by ``rehab-outcomes analyse``:
 - ``site-<slug>.html``: one page per site, its cards and curves beside the network's;
 - ``data/<name>.csv``: every table and curve exactly as shown.
 
-Statistics come from the analysis packages (:mod:`rehab_outcomes.survival.km`,
-:mod:`~rehab_outcomes.survival.casemix`); every published count, and every count a rate or
-number at risk reveals, passes :class:`~rehab_outcomes.reporting.suppression.CountSystem`,
-whose linear-programming audit runs at build time: a page that fails is not written. Pages are
-Jinja2 templates (autoescaped) with the CSS of ``static/dashboard.css`` inlined; charts are
-inline SVG from :mod:`~rehab_outcomes.reporting.svg`; no page has a script or makes a request.
+This module composes; the parts live beside it: :mod:`~rehab_outcomes.reporting.bottom_line`
+(what is read from the analysis, the caveat), :mod:`~rehab_outcomes.reporting.groups`
+(Kaplan–Meier of every group with the package's estimator), :mod:`~rehab_outcomes.survival.casemix`
+(the site comparison), :mod:`~rehab_outcomes.reporting.published` (every printed or implied
+count in one system, protected and audited by linear programs at build time: a page that fails
+is not written), :mod:`~rehab_outcomes.reporting.svg` (charts) and
+:mod:`~rehab_outcomes.reporting.style`. Pages are Jinja2 templates (autoescaped) with the CSS of
+``static/dashboard.css`` inlined; no page has a script or makes a request.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,18 +38,20 @@ import numpy as np
 import pandas as pd
 
 from rehab_outcomes.contract import ARMS, derive_outcomes
-from rehab_outcomes.exceptions import ConfigError, InputRefusedError
+from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.reporting import style
-from rehab_outcomes.reporting.suppression import (
-    LATENT,
-    RATE,
-    SHOWN,
-    TABLE,
-    CountSystem,
-    DisclosureError,
-    coarsen_steps,
-    format_count,
+from rehab_outcomes.reporting.bottom_line import (
+    _COVARIATE_WORDS,
+    AnalysisOutputs,
+    DataContext,
+    _words,
+    bottom_line,
+    claims_view,
+    data_context,
 )
+from rehab_outcomes.reporting.groups import ALL, NET, PAIN_FREE_WEEKS, Group, group_curves
+from rehab_outcomes.reporting.published import Published, published_counts
+from rehab_outcomes.reporting.suppression import coarsen_steps, format_count
 from rehab_outcomes.reporting.svg import Curve, FunnelPoint, step_chart
 
 __all__ = [
@@ -59,8 +63,6 @@ __all__ = [
     "site_slug",
 ]
 
-PAIN_FREE_WEEKS: Final = 12.0
-DEFAULT_TAU: Final = 26.0
 TICK_STEP: Final = 13.0
 NOT_SHOWN: Final = "—"
 _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
@@ -68,143 +70,6 @@ _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
 #: Files of the dashboard folder this command writes (and cleans).
 MANAGED: Final = ("index.html", "site-*.html", "data")
 
-NET: Final = "__network__"
-ALL: Final = "all"
-
-
-# ----------------------------------------------------------------------------------------------
-# the analysis outputs
-
-
-@dataclass(frozen=True)
-class AnalysisOutputs:
-    """What the dashboard reads from ``rehab-outcomes analyse``'s folder (never recomputed)."""
-
-    claims: pd.DataFrame
-    summary: dict[str, Any]
-    km_summary: pd.DataFrame
-    rmst: pd.DataFrame
-    hashes: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, folder: str | Path) -> AnalysisOutputs:
-        """Read ``claims.csv``, ``summary.json``, ``km_summary.csv`` and ``rmst.csv``.
-
-        Extra columns (``p``, ``p_adjusted``, ``family``, ``estimand``) and new verdicts are
-        accepted; a missing ``claims.csv`` or ``summary.json`` is refused in one line.
-        """
-        from rehab_outcomes.contract.io import sha256_of
-        from rehab_outcomes.provenance import masked_name
-
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise InputRefusedError(f"--analysis {masked_name(folder)} is not a folder written "
-                                    "by `rehab-outcomes analyse`")
-        hashes: dict[str, str] = {}
-
-        def need(name: str) -> Path:
-            p = folder / name
-            if not p.is_file():
-                raise InputRefusedError(f"--analysis folder has no {name}: give the folder "
-                                        "written by `rehab-outcomes analyse`")
-            hashes[name] = sha256_of(p)
-            return p
-
-        try:
-            summary = json.loads(need("summary.json").read_text(encoding="utf-8"))
-            claims = pd.read_csv(need("claims.csv"), dtype={"claim_id": str})
-        except (OSError, ValueError) as exc:
-            raise InputRefusedError(f"the analysis outputs cannot be read ({type(exc).__name__})"
-                                    ) from None
-        if not isinstance(summary, dict):
-            raise InputRefusedError("summary.json of the analysis does not hold a mapping")
-        tables = {}
-        for name in ("km_summary", "rmst"):
-            p = folder / f"{name}.csv"
-            if p.is_file():
-                hashes[p.name] = sha256_of(p)
-                tables[name] = pd.read_csv(p)
-            else:
-                tables[name] = pd.DataFrame()
-        return cls(claims=claims, summary=summary, km_summary=tables["km_summary"],
-                   rmst=tables["rmst"], hashes=hashes)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        cfg = self.summary.get("config")
-        return cfg if isinstance(cfg, dict) else {}
-
-    @property
-    def tau(self) -> float:
-        try:
-            return float(self.config.get("tau", DEFAULT_TAU))
-        except (TypeError, ValueError):
-            return DEFAULT_TAU
-
-    def claim(self, claim_id: str) -> dict[str, Any] | None:
-        """The row of ``claim_id`` (``None`` if absent), numbers as floats or None."""
-        if "claim_id" not in self.claims.columns:
-            return None
-        rows = self.claims[self.claims["claim_id"].astype(str) == claim_id]
-        if rows.empty:
-            return None
-        row = rows.iloc[0].to_dict()
-        for k in ("estimate", "lower", "upper", "p", "p_adjusted"):
-            row[k] = _num(row.get(k))
-        return row
-
-    def claims_about(self, outcome: str, arm: str, kind: str) -> list[dict[str, Any]]:
-        """Claim rows whose quantity is ``kind`` (``"hr"``: Cox hazard ratio, ``"rmst"``:
-        restricted mean difference) of ``outcome`` for ``arm`` against rest only.
-
-        Found by the ``source`` column where present (``cox_reinjury: arm:...``,
-        ``rmst: pain_free ...``), else by the words of ``quantity``; never by claim number.
-        """
-        out = []
-        if "claim_id" not in self.claims.columns:
-            return out
-        for _, r in self.claims.iterrows():
-            src = str(r.get("source", "") or "")
-            q = str(r.get("quantity", "") or "").lower()
-            if kind == "hr":
-                hit = src.startswith(f"cox_{outcome}: arm:{arm}") or (
-                    not src and "hazard ratio" in q and _OUTCOME_WORDS[outcome] in q
-                    and f"{_ARM_WORDS[arm]} vs rest only" in q)
-            else:
-                hit = src.startswith(f"rmst: {outcome} {arm}") or (
-                    not src and "restricted mean" in q and _OUTCOME_WORDS[outcome] in q
-                    and _ARM_WORDS[arm] in q)
-            if hit:
-                row = self.claim(str(r["claim_id"]))
-                if row is not None:
-                    out.append(row)
-        return out
-
-    def km_value(self, outcome: str, arm: str, column: str) -> float | None:
-        t = self.km_summary
-        if t.empty or column not in t.columns:
-            return None
-        rows = t[(t["outcome"].astype(str) == outcome) & (t["arm"].astype(str) == arm)]
-        return None if rows.empty else _num(rows[column].iloc[0])
-
-    def rmst_row(self, outcome: str, arm: str) -> dict[str, float | None] | None:
-        t = self.rmst
-        if t.empty or "diff_vs_rest" not in t.columns:
-            return None
-        rows = t[(t["outcome"].astype(str) == outcome) & (t["arm"].astype(str) == arm)]
-        if rows.empty:
-            return None
-        r = rows.iloc[0]
-        return {k: _num(r.get(k)) for k in ("tau", "rmst", "diff_vs_rest", "diff_lower",
-                                            "diff_upper")}
-
-
-def _num(value: object) -> float | None:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,471 +163,6 @@ def _flatten_config(config: Mapping[str, Any], prefix: str = "") -> list[tuple[s
         else:
             items.append((name, json.dumps(value, sort_keys=True, default=str)))
     return items
-
-
-# ----------------------------------------------------------------------------------------------
-# Kaplan–Meier by group (the package's product-limit estimate and R's confidence intervals)
-
-
-@dataclass(frozen=True)
-class KMCurve:
-    """One group's Kaplan–Meier curve (arrays of :func:`rehab_outcomes.survival.km.km_arrays`)."""
-
-    n: int
-    time: np.ndarray
-    n_risk: np.ndarray
-    n_event: np.ndarray
-    surv: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-
-    def _idx(self, t: float) -> int:
-        return int(np.searchsorted(self.time, t, side="right")) - 1
-
-    def share(self, t: float) -> tuple[float, float, float]:
-        """``1 - S(t)`` with its interval (from the survival interval)."""
-        i = self._idx(t)
-        if i < 0:
-            return 0.0, 0.0, 0.0
-        return (float(1 - self.surv[i]), float(1 - self.upper[i]), float(1 - self.lower[i]))
-
-    def events_by(self, t: float) -> int:
-        return int(round(self.n_event[self.time <= t].sum()))
-
-    def at_risk(self, t: float) -> int:
-        i = int(np.searchsorted(self.time, t, side="left"))
-        return int(round(self.n_risk[i])) if i < self.time.size else 0
-
-    def median(self) -> tuple[float | None, float | None, float | None]:
-        """Median with its interval by R's rule (as the analysis' ``km_summary``)."""
-        from rehab_outcomes.survival.km import first_below_half
-
-        vals = [first_below_half(a, self.time) for a in (self.surv, self.lower, self.upper)]
-        out = [None if not math.isfinite(v) else float(v) for v in vals]
-        return out[0], out[1], out[2]
-
-    def horizon(self, threshold: int) -> float:
-        """Last time at which at least ``threshold`` people are at risk (``nan`` if never)."""
-        ok = self.n_risk >= threshold
-        return float(self.time[ok][-1]) if ok.any() else float("nan")
-
-
-def _km_groups(time: np.ndarray, event: np.ndarray, codes: np.ndarray, n_groups: int,
-               conf_type: str, alpha: float) -> list[KMCurve | None]:
-    from rehab_outcomes.survival.km import confint, km_arrays
-
-    ok = np.isfinite(time) & (codes >= 0)
-    t, e, c = time[ok], event[ok].astype(float), codes[ok]
-    order = np.argsort(c, kind="stable")
-    bounds = np.searchsorted(c[order], np.arange(n_groups + 1))
-    out: list[KMCurve | None] = []
-    for k in range(n_groups):
-        rows = order[bounds[k]:bounds[k + 1]]
-        if rows.size == 0:
-            out.append(None)
-            continue
-        cur = km_arrays(t[rows], e[rows], np.ones(rows.size))
-        lo, hi = confint(cur["surv"], np.sqrt(cur["var_cumhaz"]), conf_type, alpha)  # type: ignore[arg-type]
-        out.append(KMCurve(int(rows.size), cur["time"], cur["n_risk"], cur["n_event"],
-                           cur["surv"], np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=0.0)))
-    return out
-
-
-@dataclass
-class Group:
-    """Everything computed for one group of episodes (network arm, site, site × arm)."""
-
-    key: tuple[str, str]  # (site or NET, arm or ALL)
-    n: int
-    lost: int
-    n_returned: int
-    pf: KMCurve | None
-    re: KMCurve | None
-
-
-def _groups(df: pd.DataFrame, sites: list[str], conf_type: str, alpha: float
-            ) -> dict[tuple[str, str], Group]:
-    arms = list(ARMS)
-    site_code = pd.Categorical(df["site"], categories=sites).codes.astype(np.int64)
-    arm_code = pd.Categorical(df["arm"], categories=arms).codes.astype(np.int64)
-    keys: list[tuple[str, str]] = [(s, a) for s in sites for a in arms]
-    keys += [(s, ALL) for s in sites] + [(NET, a) for a in arms] + [(NET, ALL)]
-    n_s, n_a = len(sites), len(arms)
-    codings = [site_code * n_a + arm_code, n_s * n_a + site_code,
-               n_s * n_a + n_s + arm_code, np.full(len(df), n_s * n_a + n_s + n_a)]
-    pf_t = df["pain_free_weeks"].to_numpy(dtype=float)
-    pf_e = df["pain_free_event"].to_numpy(dtype=np.int64)
-    re_t = df["reinjury_weeks"].to_numpy(dtype=float)
-    re_e = df["reinjury_event"].fillna(0).to_numpy(dtype=np.int64)
-    lost = (df["exit_reason"].astype(str) == "lost_to_follow_up").to_numpy()
-    pf: list[KMCurve | None] = [None] * len(keys)
-    re_: list[KMCurve | None] = [None] * len(keys)
-    n = np.zeros(len(keys), dtype=np.int64)
-    n_lost = np.zeros(len(keys), dtype=np.int64)
-    n_ret = np.zeros(len(keys), dtype=np.int64)
-    for codes in codings:
-        present = np.unique(codes)
-        lo, hi = int(present.min()), int(present.max()) + 1
-        local = codes - lo
-        for k, curve in enumerate(_km_groups(pf_t, pf_e, local, hi - lo, conf_type, alpha)):
-            if curve is not None:
-                pf[lo + k] = curve
-        for k, curve in enumerate(_km_groups(re_t, re_e, local, hi - lo, conf_type, alpha)):
-            if curve is not None:
-                re_[lo + k] = curve
-        n[lo:hi] += np.bincount(local, minlength=hi - lo)
-        n_lost[lo:hi] += np.bincount(local, weights=lost, minlength=hi - lo).astype(np.int64)
-        n_ret[lo:hi] += np.bincount(local, weights=pf_e, minlength=hi - lo).astype(np.int64)
-    return {key: Group(key, int(n[i]), int(n_lost[i]), int(n_ret[i]), pf[i], re_[i])
-            for i, key in enumerate(keys)}
-
-
-# ----------------------------------------------------------------------------------------------
-# every published count, suppressed and audited together
-
-
-@dataclass
-class Published:
-    """The count system of all pages, the ticks of the numbers at risk and display rules."""
-
-    system: CountSystem
-    pf_ticks: list[float]
-    re_ticks: list[float]
-    tau: float
-
-    def shown(self, key: Hashable) -> bool:
-        return key in self.system.status and self.system.status[key] == SHOWN
-
-    def text(self, key: Hashable) -> str:
-        return self.system.text(key)
-
-
-def _count_system(groups: dict[tuple[str, str], Group], sites: list[str], validation: Mapping[str, Any],
-                  n_total: int, threshold: int, tau: float, pf_ticks: list[float],
-                  re_ticks: list[float], casemix_counts: dict[str, tuple[int, int]]) -> Published:
-    """Every count the pages print, and every count a printed rate or number at risk reveals.
-
-    Table counts: episodes by site × arm with margins, data quality. Rates: each shown share
-    reveals its numerator and complement (pain-free by 12 weeks, re-injury by ``tau`` among
-    those who returned, lost to follow-up, and the funnel's complete-case shares). Numbers at
-    risk: each shown number and the people who left between two times.
-    """
-    cs = CountSystem(threshold)
-    arms = list(ARMS)
-    cells = [(s, a) for s in sites for a in arms]
-    site_tot = [(s, ALL) for s in sites]
-    arm_tot = [(NET, a) for a in arms]
-    total = (NET, ALL)
-    everyone = cells + site_tot + arm_tot + [total]
-    # what to withhold first: numbers at risk, then rates, then table cells, totals last
-    cost = {total: 10.0, **dict.fromkeys(arm_tot, 6.0), **dict.fromkeys(site_tot, 4.0)}
-    for g in everyone:
-        cs.add(("n", g), groups[g].n, TABLE, cost.get(g, 3.0))
-
-    def margins(name: str) -> None:
-        for s in sites:
-            cs.equal([(name, (s, a)) for a in arms], (name, (s, ALL)))
-        for a in arms:
-            cs.equal([(name, (s, a)) for s in sites], (name, (NET, a)))
-        cs.equal([(name, g) for g in arm_tot], (name, total))
-        cs.equal([(name, g) for g in site_tot], (name, total))
-
-    margins("n")
-    # rates: numerator and complement of each share, tied to the denominator
-    for g in everyone:
-        grp = groups[g]
-        n_key = ("n", g)
-        # rates of the network are worth more than a site's, a site's more than a site × arm's
-        rc = 8.0 if g[0] == NET else 1.0 if g[1] == ALL else 0.5
-        cs.add(("lost", g), grp.lost, RATE, rc)
-        cs.add(("lost~", g), grp.n - grp.lost, RATE, rc)
-        cs.equal([("lost", g), ("lost~", g)], n_key)
-        pf_d = grp.pf.events_by(PAIN_FREE_WEEKS) if grp.pf else 0
-        cs.add(("pf", g), pf_d, RATE, rc)
-        cs.add(("pf~", g), grp.n - pf_d, RATE, rc)
-        cs.equal([("pf", g), ("pf~", g)], n_key)
-        kind_ret = TABLE if g in arm_tot else LATENT
-        cs.add(("ret", g), grp.n_returned, kind_ret, 1.5)
-        cs.add(("ret~", g), grp.n - grp.n_returned, LATENT)
-        cs.equal([("ret", g), ("ret~", g)], n_key)
-        re_d = grp.re.events_by(tau) if grp.re else 0
-        cs.add(("re", g), re_d, RATE, rc)
-        cs.add(("re~", g), grp.n_returned - re_d, RATE, rc)
-        cs.equal([("re", g), ("re~", g)], ("ret", g))
-        for name in ("lost", "pf", "re"):
-            cs.together([(name, g), (f"{name}~", g)])
-            cs.requires((name, g), n_key)
-            cs.requires((f"{name}~", g), n_key)
-        if grp.pf is None or grp.pf.at_risk(PAIN_FREE_WEEKS) < threshold:
-            cs.hide(("pf", g))
-        if grp.re is None or grp.re.at_risk(tau) < threshold:
-            cs.hide(("re", g))
-    for name in ("lost", "lost~", "pf", "pf~", "ret", "ret~", "re", "re~"):
-        margins(name)
-    # the funnel's complete-case shares of the sites (the all-sites target is drawn as a line,
-    # not printed, so these are not tied together by a printed total)
-    for s in sites:
-        g = (s, ALL)
-        n_cc, d_cc = casemix_counts.get(s, (0, 0))
-        cs.add(("ncc", g), n_cc, LATENT)
-        cs.add(("ncc~", g), groups[g].n - n_cc, LATENT)
-        cs.equal([("ncc", g), ("ncc~", g)], ("n", g))
-        cs.add(("cc", g), d_cc, RATE, 1.0)
-        cs.add(("cc~", g), n_cc - d_cc, RATE, 1.0)
-        cs.equal([("cc", g), ("cc~", g)], ("ncc", g))
-        cs.together([("cc", g), ("cc~", g)])
-        cs.requires(("cc", g), ("n", g))
-        cs.requires(("cc", g), ("pf", g))  # shown only where the site's own share is
-    # numbers at risk under the network's curves, and who left between two times (site pages
-    # show their curves without numbers at risk: a site's small numbers would force many more
-    # counts to be withheld across sites)
-    for outcome, ticks, start in (("pf", pf_ticks, "n"), ("re", re_ticks, "ret")):
-        for g in arm_tot:
-            curve = groups[g].pf if outcome == "pf" else groups[g].re
-            prev: Hashable = (start, g)
-            for k, t in enumerate(ticks[1:], start=1):
-                r = curve.at_risk(t) if curve is not None else 0
-                key = (f"risk-{outcome}", g, k)
-                cs.add(key, r, TABLE, 0.5)
-                cs.add((f"exit-{outcome}", g, k), cs.values[prev] - r, LATENT)
-                cs.equal([key, (f"exit-{outcome}", g, k)], prev)
-                prev = key
-    # data quality
-    n_valid = int(validation.get("n_valid", n_total))
-    accepted: Hashable = ("n", total)
-    if n_valid != n_total:
-        accepted = cs.add(("dq", "accepted"), n_valid, TABLE)
-    cs.add(("dq", "received"), int(validation.get("n_in", n_valid)), TABLE, 3.0)
-    cs.add(("dq", "quarantined"), int(validation.get("n_quarantined", 0)), TABLE, 1.0)
-    cs.equal([accepted, ("dq", "quarantined")], ("dq", "received"))
-    rules = dict(sorted((validation.get("rows_by_rule") or {}).items()))
-    n_q = cs.values[("dq", "quarantined")]
-    for rule, count in rules.items():
-        cs.add(("rule", rule), int(count), TABLE)
-        if int(count) <= n_q:  # a rule counts rows, so at most the rows set aside
-            cs.add(("rule~", rule), n_q - int(count), LATENT)
-            cs.equal([("rule", rule), ("rule~", rule)], ("dq", "quarantined"))
-    if rules and sum(int(c) for c in rules.values()) >= n_q:  # each row set aside broke a rule
-        cs.add(("dq", "rule-sum"), sum(int(c) for c in rules.values()), LATENT)
-        cs.equal([("rule", r) for r in rules], ("dq", "rule-sum"))
-        cs.add(("dq", "repeats"), cs.values[("dq", "rule-sum")] - n_q, LATENT)
-        cs.equal([("dq", "quarantined"), ("dq", "repeats")], ("dq", "rule-sum"))
-    cs.protect()
-    findings = cs.audit()
-    if findings:
-        raise DisclosureError("disclosure audit failed, page not written: " + str(findings[0]))
-    return Published(cs, pf_ticks, re_ticks, tau)
-
-
-# ----------------------------------------------------------------------------------------------
-# what the data are: source, design, adjustment (the caveat follows the data)
-
-_COVARIATE_WORDS: Final = {
-    "age_years": "age", "sex": "sex", "bmi": "BMI",
-    "weekly_km_before_injury": "weekly running distance before the injury",
-    "symptom_weeks": "weeks of symptoms", "baseline_pain_nrs": "pain at the first visit",
-    "baseline_kujala": "knee function score (Kujala)", "diagnosis": "diagnosis", "site": "site",
-}
-
-
-def _words(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-@dataclass(frozen=True)
-class DataContext:
-    """Where the data came from and how treatments were assigned, in words."""
-
-    source: str  # simulate, records or unknown
-    design: str  # randomised, observational or unknown
-    simulated: bool
-    banner: str
-    caveat: str
-    source_text: str
-
-
-def data_context(run_config: Mapping[str, Any] | None, analysis_config: Mapping[str, Any]
-                 ) -> DataContext:
-    """The caveat of the page from the run's merged config and the analysis settings."""
-    cfg = run_config or {}
-    source = str(cfg.get("source", "unknown"))
-    sim = cfg.get("simulate") if isinstance(cfg.get("simulate"), Mapping) else {}
-    design = str(sim.get("design", "unknown")) if source == "simulate" else (
-        "observational" if source == "records" else "unknown")
-    covs = [c for c in analysis_config.get("covariates", []) if c != "arm"]
-    adjusted = (f"The hazard ratios are adjusted for {_words([_COVARIATE_WORDS.get(c, c.replace('_', ' ')) for c in covs])} "
-                "in a Cox model" if covs else "The hazard ratios are not adjusted for any patient "
-                "characteristic")
-    if analysis_config.get("adjust") == "iptw":
-        pcovs = analysis_config.get("propensity_covariates") or []
-        adjusted += (", and the analysis adds inverse-probability-of-treatment weighted estimates "
-                     f"balancing {_words([_COVARIATE_WORDS.get(c, c) for c in pcovs])}")
-    adjusted += "; the weeks and shares shown are not adjusted."
-    banner = ""
-    if source == "simulate":
-        banner = ("These pages describe a simulated cohort made by "
-                  "`rehab-outcomes simulate`"
-                  + (f" (seed {sim.get('seed')}, {sim.get('n'):,} episodes, {design} design)"
-                     if isinstance(sim.get("n"), int) else "")
-                  + ", not real patients.")
-    if design == "randomised":
-        caveat = ("Treatments were assigned at random, so differences between them are due to "
-                  "the treatments or to chance; the 95 % intervals show how large chance can be. "
-                  + adjusted)
-    elif source == "records":
-        caveat = ("These are clinic records: patients and clinicians chose the treatment, so "
-                  "differences can partly reflect who received which treatment. " + adjusted
-                  + " Characteristics that were not recorded cannot be adjusted for.")
-    elif design == "observational":
-        caveat = ("Treatments were not assigned at random (an observational design), so "
-                  "differences can partly reflect who received which treatment. " + adjusted)
-    else:
-        caveat = ("The run does not record where the data came from or how treatments were "
-                  "assigned: read differences between treatments with care. " + adjusted)
-    source_text = {"simulate": "simulated cohort", "records": "clinic records"}.get(
-        source, "not recorded")
-    return DataContext(source, design, source == "simulate", banner, caveat, source_text)
-
-
-# ----------------------------------------------------------------------------------------------
-# the bottom line, from the analysis outputs
-
-VERDICT_WORDS: Final = {
-    "supported": "supported by the data",
-    "partly_supported": "partly supported by the data",
-    "contradicted": "contradicted by the data",
-    "inconclusive": "not settled by the data",
-    "not_assessable": "not testable with these data",
-}
-_OUTCOME_WORDS: Final = {"pain_free": "pain-free running", "reinjury": "re-injury"}
-_ARM_WORDS: Final = {"strength_graded_running": "strength + graded running",
-                     "stretching_only": "stretching only", "rest_only": "rest only"}
-
-
-def verdict_words(verdict: object) -> str:
-    """Plain words of a claims verdict (an unknown verdict is shown as written)."""
-    v = str(verdict)
-    return VERDICT_WORDS.get(v, v.replace("_", " "))
-
-
-def _verdicts(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    out = []
-    for row in rows:
-        p_adj = row.get("p_adjusted")
-        out.append({"claim_id": str(row.get("claim_id", "")), "claim": str(row.get("claim", "")),
-                    "verdict": str(row.get("verdict", "")),
-                    "words": verdict_words(row.get("verdict", "")),
-                    "p_adjusted": "" if p_adj is None else
-                    ("below 0.001" if p_adj < 0.001 else f"{p_adj:.3f}")})
-    return out
-
-
-def _bottom_line(analysis: AnalysisOutputs, arm_shown: Mapping[str, bool], tau: float
-                 ) -> list[dict[str, Any]]:
-    """Two answers: who got back soonest, who stayed injury-free; each with its interval."""
-    ref = style.REFERENCE_ARM
-    label = {a: style.arm_label(a) for a in ARMS}
-    answers: list[dict[str, Any]] = []
-    # 1. pain-free soonest: restricted mean weeks not yet pain-free (RMST) within tau
-    rm = {a: analysis.rmst_row("pain_free", a) for a in ARMS if arm_shown.get(a)}
-    rm = {a: r for a, r in rm.items() if r and r.get("rmst") is not None}
-    q1 = "Which treatment got runners back to pain-free running soonest?"
-    if len(rm) >= 2 and ref in rm:
-        best = min(rm, key=lambda a: rm[a]["rmst"])  # type: ignore[arg-type,return-value]
-        other = best if best != ref else min((a for a in rm if a != ref),
-                                             key=lambda a: rm[a]["rmst"])  # type: ignore[arg-type,return-value]
-        d, lo, hi = (rm[other][k] for k in ("diff_vs_rest", "diff_lower", "diff_upper"))
-        t = rm[other]["tau"] or tau
-        if d is not None and lo is not None and hi is not None:
-            if best == ref:
-                d, lo, hi = -d, -hi, -lo
-                cmp_arm = other
-            else:
-                cmp_arm = ref
-            clear = hi < 0
-            if clear:
-                answer = f"{label[best]} got runners back to pain-free running soonest."
-            else:
-                answer = ("No treatment clearly got runners back to pain-free running sooner "
-                          f"than {label[cmp_arm].lower()}.")
-            detail = (f"Within the first {t:g} weeks, runners in {label[best].lower()} spent on "
-                      f"average {abs(d):.1f} weeks {'fewer' if d < 0 else 'more'} not yet "
-                      f"running pain-free than those in {label[cmp_arm].lower()} (95 % interval "
-                      f"{_signed_weeks(lo)} to {_signed_weeks(hi)}).")
-            med_b = analysis.km_value("pain_free", best, "median")
-            med_c = analysis.km_value("pain_free", cmp_arm, "median")
-            if med_b is not None and med_c is not None:
-                lo_b = analysis.km_value("pain_free", best, "median_lower")
-                hi_b = analysis.km_value("pain_free", best, "median_upper")
-                ci = (f" (95 % interval {lo_b:.1f} to {hi_b:.1f})"
-                      if lo_b is not None and hi_b is not None else "")
-                detail += (f" Half of them were running pain-free by {med_b:.1f} weeks{ci}, "
-                           f"against {med_c:.1f} weeks in {label[cmp_arm].lower()}.")
-            rows = (analysis.claims_about("pain_free", best, "rmst")
-                    + analysis.claims_about("pain_free", best, "hr")) if best != ref else []
-            answers.append({"question": q1, "answer": answer, "detail": detail,
-                            "verdicts": _verdicts(rows), "estimand": _estimand(rows),
-                            "estimate": d, "lower": lo, "upper": hi, "arm": best})
-    if not answers:
-        answers.append({"question": q1, "answer": "The analysis outputs do not answer this "
-                        "question for these data.", "detail": "", "verdicts": [], "estimand": "",
-                        "estimate": None, "lower": None, "upper": None, "arm": None})
-    # 2. stayed injury-free: hazard ratio of re-injury vs rest only (Cox, from the claims)
-    q2 = "Did they stay injury-free after returning to running?"
-    hrs, hr_rows = {}, {}
-    for arm in ARMS:
-        if arm == ref:
-            continue
-        rows = analysis.claims_about("reinjury", arm, "hr")
-        usable = [r for r in rows if None not in (r["estimate"], r["lower"], r["upper"])]
-        if usable and arm_shown.get(arm):
-            hrs[arm] = (usable[0]["estimate"], usable[0]["lower"], usable[0]["upper"])
-            hr_rows[arm] = rows
-    if hrs and arm_shown.get(ref):
-        best = min(hrs, key=lambda a: hrs[a][0])
-        hr, lo, hi = hrs[best]
-        if hi < 1:
-            answer = (f"Yes, more often after {label[best].lower()}: their risk of re-injury "
-                      f"was {100 * (1 - hr):.0f} % lower than after {label[ref].lower()}.")
-        elif lo > 1:
-            answer = (f"No treatment kept runners injury-free better than {label[ref].lower()}; "
-                      f"re-injury was more frequent after {label[best].lower()}.")
-        else:
-            answer = ("No treatment clearly kept runners injury-free longer than "
-                      f"{label[ref].lower()}.")
-        detail = (f"Hazard ratio of re-injury, {label[best].lower()} against "
-                  f"{label[ref].lower()}: {_two(hr)} (95 % interval {_two(lo)} to {_two(hi)}); "
-                  "a ratio under one means fewer re-injuries at any time after the return.")
-        col = f"surv_{tau:g}w"
-        s_b, s_r = (analysis.km_value("reinjury", a, col) for a in (best, ref))
-        if s_b is not None and s_r is not None:
-            detail += (f" Within {tau:g} weeks of returning, {100 * (1 - s_b):.1f} % were "
-                       f"injured again after {label[best].lower()}, against "
-                       f"{100 * (1 - s_r):.1f} % after {label[ref].lower()}.")
-        answers.append({"question": q2, "answer": answer, "detail": detail,
-                        "verdicts": _verdicts(hr_rows[best]), "estimand": _estimand(hr_rows[best]),
-                        "estimate": hr, "lower": lo, "upper": hi, "arm": best})
-    else:
-        answers.append({"question": q2, "answer": "The analysis outputs do not answer this "
-                        "question for these data.", "detail": "", "verdicts": [], "estimand": "",
-                        "estimate": None, "lower": None, "upper": None, "arm": None})
-    return answers
-
-
-def _estimand(rows: Sequence[dict[str, Any]]) -> str:
-    """What the first row estimates, in the analysis' words (its ``estimand`` column)."""
-    for r in rows:
-        text = r.get("estimand")
-        if isinstance(text, str) and text.strip():
-            return text.strip()
-    return ""
-
-
-def _signed_weeks(x: float) -> str:
-    return f"{x:.1f}".replace("-", "−")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1207,10 +607,10 @@ def build_dashboard(
     conf_type = str(cfg.get("conf_type", "log"))
     alpha = float(cfg.get("alpha", 0.05))
     tau = analysis.tau
-    groups = _groups(df, sites, conf_type, alpha)
+    groups = group_curves(df, sites, conf_type, alpha)
     x_max = {"pf": _x_max(groups, "pf", thr), "re": _x_max(groups, "re", thr)}
     comparison, cc_counts = _site_comparison(df, cfg)
-    pub = _count_system(groups, sites, validation, len(df), thr, tau, _ticks(x_max["pf"]),
+    pub = published_counts(groups, sites, validation, len(df), thr, tau, _ticks(x_max["pf"]),
                         _ticks(x_max["re"]), cc_counts)
     comp = _Composer(groups, pub, thr, tau, x_max)
     taken: set[str] = set()
@@ -1218,8 +618,8 @@ def build_dashboard(
     dates = df["first_visit_date"]
     period = f"first visits from {_month_year(dates.min())} to {_month_year(dates.max())}"
     arm_shown = {a: pub.shown(("n", (NET, a))) for a in ARMS}
-    bottom = _bottom_line(analysis, arm_shown, tau)
-    claims_view = _claims_view(analysis)
+    bottom = bottom_line(analysis, arm_shown, tau)
+    claims_v = claims_view(analysis)
     cards, cards_frame = comp.cards(NET, compare=False)
     site_view, sites_frame, funnel_frame = comp.sites(sites, slugs, comparison)
     dq, dq_frame = _data_quality(pub, validation, len(df))
@@ -1229,7 +629,7 @@ def build_dashboard(
         "sites": sites_frame,
         "site-comparison": funnel_frame,
         "data-quality": dq_frame,
-        "claims": claims_view["frame"],
+        "claims": claims_v["frame"],
         "bottom-line": pd.DataFrame([{"question": b["question"], "answer": b["answer"],
                                       "detail": b["detail"],
                                       "verdicts": "; ".join(f"claim {v['claim_id']}: {v['verdict']}"
@@ -1246,7 +646,7 @@ def build_dashboard(
         data[f"{name}-at-risk"] = risk_frame
     index_ctx = {**base, "template": "index.html.j2", "title": "Runner's knee: clinic outcomes",
                  "period": period, "bottom": bottom, "caveat": ctx.caveat, "cards": cards,
-                 "figs": figs, "sites": site_view, "claims": claims_view["rows"], "dq": dq,
+                 "figs": figs, "sites": site_view, "claims": claims_v["rows"], "dq": dq,
                  "site_links": [(s, f"site-{slugs[s]}.html") for s in sites],
                  "arms": [(a, style.arm_label(a), style.ARM_SHORT_LABELS[a]) for a in ARMS],
                  "tau": tau, "bands": BAND_TEXT, "funnel_colours": style.FUNNEL,
@@ -1304,7 +704,7 @@ def _figure(ident: str, outcome: str, curves: list[Curve], risk: dict[str, Any] 
     svg = step_chart(ident, title, desc, curves, x_max, x_label,
                      y_max=1.0 if outcome == "pf" else _y_top(curves), mark=mark)
     return {"ident": ident, "title": title, "svg": svg, "risk": risk, "risk_title": risk_title,
-            "drawn": [c.key for c in curves if c.points]}
+            "drawn": [c.key for c in curves if c.points], "where": where}
 
 
 def _y_top(curves: list[Curve]) -> float:
@@ -1339,21 +739,6 @@ def _site_comparison(df: pd.DataFrame, cfg: Mapping[str, Any]) -> tuple[Any, dic
         sel = np.ones(len(df), dtype=bool) if s == NET else site == s
         counts[s] = (int((complete & sel).sum()), int((event_by & sel).sum()))
     return comparison, counts
-
-
-def _claims_view(analysis: AnalysisOutputs) -> dict[str, Any]:
-    rows, records = [], []
-    c = analysis.claims
-    for _, r in c.iterrows():
-        est, lo, hi = (_num(r.get(k)) for k in ("estimate", "lower", "upper"))
-        rows.append({"id": str(r.get("claim_id", "")), "claim": str(r.get("claim", "")),
-                     "verdict": str(r.get("verdict", "")),
-                     "words": verdict_words(r.get("verdict", "")),
-                     "statement": str(r.get("statement", ""))})
-        records.append({"claim_id": str(r.get("claim_id", "")), "claim": str(r.get("claim", "")),
-                        "verdict": str(r.get("verdict", "")), "estimate": est, "lower": lo,
-                        "upper": hi, "statement": str(r.get("statement", ""))})
-    return {"rows": rows, "frame": pd.DataFrame(records)}
 
 
 def _write(folder: Path, index_name: str, env: Any, pages: list[Page]) -> Path:
