@@ -1,3 +1,16 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 1. Exploring a simulated cohort
 #
@@ -278,17 +291,98 @@ print(json.dumps(truth["pain_free"]["site_frailty"], indent=2))
 # %% [markdown]
 # ## Exercises
 #
+# Try each one before you look at the solutions below; open a hint if you are stuck.
+#
 # 1. Simulate the same cohort twice with the same seed and check that the episodes are identical
 #    (`DataFrame.equals`). Then change the seed: what changes, what does not?
+#    <details><summary>Hint</summary><code>simulate_cohort(..., seed=2024)</code> twice; <code>a.equals(b)</code>. Compare the columns and the number of rows of two seeds.</details>
 # 2. Break a row in another way: a re-injury date without a pain-free date, or a
 #    `last_contact_date` before the pain-free date. Which rule catches it?
+#    <details><summary>Hint</summary>Copy <code>raw</code>, pick a row with a re-injury date, blank its <code>pain_free_run_date</code>; in another row move <code>last_contact_date</code> before the pain-free date; read the <code>rule</code> column of the quarantine.</details>
 # 3. Write a YAML file that sets `follow_up: {lost_by_12_months: 0.45}` (closer to clinic
 #    records) and load it with `load_params("default", path)`. How does the share of
 #    `lost_to_follow_up` change?
+#    <details><summary>Hint</summary>Write the YAML text into a file inside <code>WORKDIR</code> with <code>Path.write_text</code>; compare <code>exit_reason.value_counts(normalize=True)</code>.</details>
 # 4. Simulate with `design="observational"` and compare the mean weekly km by arm with this
 #    cohort. What does `truth["allocation"]` say about why they differ?
+#    <details><summary>Hint</summary><code>simulate_cohort(1000, seed=2024, params=params, design="observational")</code>, then <code>groupby("arm")["weekly_km_before_injury"].mean()</code>.</details>
 # 5. Look at `cohort.visits` for one episode: how do `walk_run_stage` and `pain_nrs` change from
 #    visit to visit?
+#    <details><summary>Hint</summary><code>cohort.visits[cohort.visits["episode_id"] == some_id]</code>, sorted by <code>visit_date</code>.</details>
+
+# %% [markdown]
+# ## Solutions
+#
+# The solution cells are collapsed (their code is hidden: click the "..." or the bar left of
+# the cell to expand it); their output is shown. The answers in words are behind "Answer".
+# Solutions use their own variable names, so the notebook's results above stay as they were.
+
+# %% [markdown]
+# ### Solution 1
+#
+# <details><summary>Answer</summary>Same seed, same cohort: <code>equals</code> is True. Another seed gives other runners (ages, dates, outcomes), but the columns, the number of episodes and the distributions they are drawn from stay the same.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+same_a = simulate_cohort(300, seed=2024, params=params, visits=False).episodes
+same_b = simulate_cohort(300, seed=2024, params=params, visits=False).episodes
+other = simulate_cohort(300, seed=2025, params=params, visits=False).episodes
+print("same seed, identical episodes:", same_a.equals(same_b))
+print("other seed, identical episodes:", same_a.equals(other))
+print("same columns and size:", list(same_a.columns) == list(other.columns) and len(same_a) == len(other))
+pd.DataFrame({"seed 2024": same_a["age_years"].describe(), "seed 2025": other["age_years"].describe()})
+
+# %% [markdown]
+# ### Solution 2
+#
+# <details><summary>Answer</summary>A re-injury without a pain-free date and a last contact before the pain-free date both break the date-order rules of the contract; the quarantine names the rule and the column of each row.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+broken2 = raw.copy()
+reinjured_rows = broken2.index[broken2["reinjury_date"].notna() & (broken2["reinjury_date"] != "")]
+pain_free_rows = broken2.index[broken2["pain_free_run_date"].notna() & (broken2["pain_free_run_date"] != "")
+                               & ~broken2.index.isin(reinjured_rows)]
+broken2.loc[reinjured_rows[0], "pain_free_run_date"] = None  # re-injured, never pain-free
+broken2.loc[pain_free_rows[0], "last_contact_date"] = "2000-01-01"  # last seen before pain-free
+validate_episodes(broken2).quarantine[["row", "rule", "column"]]
+
+# %% [markdown]
+# ### Solution 3
+#
+# <details><summary>Answer</summary>The share <code>lost_to_follow_up</code> rises from about 28 % to about 46 %, and fewer runners complete: more censoring, so later estimates rest on fewer runners.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+loss_yaml = WORKDIR / "more_loss.yaml"
+loss_yaml.write_text("follow_up: {lost_by_12_months: 0.45}\n", encoding="utf-8")
+shares = {
+    label: simulate_cohort(1000, seed=2024, params=p, visits=False).episodes["exit_reason"]
+    .value_counts(normalize=True)
+    for label, p in [("default", params), ("lost_by_12_months 0.45", load_params("default", loss_yaml))]
+}
+pd.DataFrame(shares).round(3)
+
+# %% [markdown]
+# ### Solution 4
+#
+# <details><summary>Answer</summary>In the observational design the strength arm has clearly higher weekly km: the allocation log-odds are positive for km (and symptom weeks and pain), so clinicians' choice depends on the runner. Randomised, the arms look alike.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+observational = simulate_cohort(1000, seed=2024, params=params, design="observational", visits=False)
+display(pd.DataFrame({
+    "randomised": episodes.groupby("arm")["weekly_km_before_injury"].mean(),
+    "observational": observational.episodes.groupby("arm")["weekly_km_before_injury"].mean(),
+}))
+pd.DataFrame(observational.truth["allocation"]["log_odds"])
+
+# %% [markdown]
+# ### Solution 5
+#
+# <details><summary>Answer</summary>The stage moves up one step at a time and can stay put for weeks; pain jumps up and down from visit to visit (visit pain mixes daily life and running), and the stage advances mostly after a low-pain visit. Look at a few other episodes too.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+visit_counts = cohort.visits["episode_id"].value_counts()
+one_episode = visit_counts.index[visit_counts >= 4][0]
+cohort.visits.loc[cohort.visits["episode_id"] == one_episode,
+                  ["visit_date", "walk_run_stage", "pain_nrs"]].sort_values("visit_date")
 
 # %%
 shutil.rmtree(WORKDIR)

@@ -1,3 +1,16 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 2. Kaplan–Meier curves and the log-rank test
 #
@@ -15,11 +28,12 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from rehab_outcomes.contract import derive_outcomes
 from rehab_outcomes.reporting.figures import plot_km, show
 from rehab_outcomes.simulation import load_params, simulate_cohort
-from rehab_outcomes.survival import KaplanMeier, holm, logrank_table
+from rehab_outcomes.survival import CoxPH, KaplanMeier, holm, logrank_table
 
 pd.set_option("display.precision", 3)
 pd.set_option("display.width", 120)
@@ -208,19 +222,157 @@ pd.DataFrame({"pair": pairwise["group_a"] + " vs " + pairwise["group_b"],
 # powerful when the hazards are proportional, and it can miss curves that cross.
 
 # %% [markdown]
+# ### Stretching looks *worse* than rest here: is the simulator wrong?
+#
+# The true hazard ratio of stretching versus rest is 1.05: slightly *faster* to pain-free
+# running. Yet in this sample the stretching arm's median is later than rest's and its curve sits
+# above. That is **sampling variation**, not a contradiction. With about 300 runners an arm, the
+# estimated log hazard ratio has a standard error of about 0.1, twice the true effect
+# (log 1.05 ≈ 0.05): roughly one sample in three of this size shows stretching behind rest.
+#
+# The estimate with its 95 % interval says how far the data pin the effect down. A Cox model
+# with the arm only (notebook 3 explains it) estimates the **marginal** hazard ratio, which the
+# simulator also reports (`truth["pain_free"]["marginal"]`, 1.04 here: slightly closer to 1 than
+# the conditional 1.05, see notebook 3). Its interval is wide and reaches just past the truth:
+
+# %%
+true_hr_stretching = cohort.truth["pain_free"]["hr"]["arm:stretching_only"]
+marginal_hr_stretching = cohort.truth["pain_free"]["marginal"]["hr"]["arm:stretching_only"]
+stretch = CoxPH().fit(df, "pain_free_weeks", "pain_free_event", covariates=["arm"])
+stretch = stretch.summary.set_index("term").loc["arm:stretching_only"]
+stretching_ci_covers_truth = bool(stretch["hr_lower"] <= marginal_hr_stretching <= stretch["hr_upper"])
+# chance that a sample of this size shows stretching behind rest although the truth is above 1
+chance_looks_worse = float(norm.cdf(-np.log(marginal_hr_stretching) / stretch["se"]))
+print(f"stretching vs rest: HR {stretch['hr']:.3f} (95 % CI {stretch['hr_lower']:.3f} to "
+      f"{stretch['hr_upper']:.3f}); true marginal HR {marginal_hr_stretching:.3f}, "
+      f"conditional {true_hr_stretching:.2f}")
+print(f"the interval covers the marginal truth: {stretching_ci_covers_truth}")
+print(f"chance that a sample of {len(df)} shows stretching behind rest: {chance_looks_worse:.0%}")
+
+# %% [markdown]
+# Only just: this sample is an unlucky one, about two standard errors below the truth
+# (a 95 % interval misses its truth in 5 % of samples, and this one nearly does; the
+# covariate-adjusted model of notebook 3 gives 0.84, 0.69 to 1.03, which just misses the
+# conditional 1.05). Repeating the study shows what "sampling variation" means: 20 cohorts of
+# 900 runners from the same world, each with its own seed.
+
+# %%
+repeated = []
+for rep_seed in range(20):
+    rep_df = derive_outcomes(simulate_cohort(900, seed=1000 + rep_seed, params=load_params("default"),
+                                             visits=False).episodes)
+    repeated.append(CoxPH().fit(rep_df, "pain_free_weeks", "pain_free_event",
+                                covariates=["arm"]).summary.set_index("term").loc["arm:stretching_only"])
+repeated = pd.DataFrame(repeated).reset_index(drop=True)
+print(f"stretching HR over 20 cohorts: from {repeated['hr'].min():.2f} to {repeated['hr'].max():.2f}, "
+      f"{int((repeated['hr'] < 1).sum())} of 20 below 1, geometric mean "
+      f"{np.exp(np.log(repeated['hr']).mean()):.2f}; intervals covering the marginal truth: "
+      f"{int(((repeated['hr_lower'] <= marginal_hr_stretching) & (marginal_hr_stretching <= repeated['hr_upper'])).sum())} of 20")
+
+# %% [markdown]
+# One sample is one draw. A small true effect needs many more runners than this to show its
+# direction reliably, which is why a verdict should rest on the interval, not on which curve
+# happens to be lower.
+
+# %% [markdown]
 # ## Exercises
+#
+# Try each one before you look at the solutions below; open a hint if you are stuck.
 #
 # 1. Add a ninth runner to `tiny` who is censored at week 1. Redo the hand calculation: which
 #    numbers change, and why does the curve not step down at week 1?
+#    <details><summary>Hint</summary>Append a row with <code>pd.concat</code>, then rerun the
+#    <code>groupby</code> cell (or fit <code>KaplanMeier</code>) and compare <code>at_risk</code>
+#    and <code>survival</code> with the table above.</details>
 # 2. Treat every censored time in `df` as if pain-free running had been reached then (set
 #    `pain_free_event` to 1) and refit. How much too optimistic are the medians?
+#    <details><summary>Hint</summary><code>df.assign(pain_free_event=1)</code>, fit by arm and
+#    put the <code>median</code> column of both summaries side by side.</details>
 # 3. Simulate the `null` scenario (`load_params("null")`) with the same seed. What do the
 #    overall and pairwise log-rank p-values look like now?
+#    <details><summary>Hint</summary>Copy the <code>simulate_cohort</code> cell with
+#    <code>params=load_params("null")</code>, then call <code>logrank_table</code> as above.</details>
 # 4. Reduce the cohort to 150 runners. How wide do the confidence intervals of the medians
 #    become, and which pairwise comparisons survive Holm's correction?
+#    <details><summary>Hint</summary>Width = <code>median_upper - median_lower</code>; look at
+#    <code>p_holm &lt; 0.05</code> in the pairwise rows.</details>
 # 5. Fit the KM curves for `site` instead of `arm` (`group_col="site"`). Which site is fastest?
 #    Compare with the site frailties in `cohort.truth["pain_free"]["site_frailty"]`.
+#    <details><summary>Hint</summary>The fastest site has the smallest median (the curve that
+#    drops first); a frailty above 1 multiplies the hazard, so it means faster recovery.</details>
+
+# %% [markdown]
+# ## Solutions
+#
+# The solution cells are collapsed (their code is hidden: click the "..." or the bar left of
+# the cell to expand it); their output is shown. The answers in words are behind "Answer".
+# Solutions use their own variable names, so the notebook's results above stay as they were.
+
+# %% [markdown]
+# ### Solution 1
+#
+# <details><summary>Answer</summary>The new runner adds one to the number at risk at week 1 only
+# (nine instead of eight); from week 2 on everything is as before. At week 1 there is no event,
+# so the factor is 1 − 0/9 = 1 and the curve does not step down: a censored runner only leaves
+# the risk set. The survival values are unchanged.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+tiny9 = pd.concat([tiny, pd.DataFrame({"weeks": [1], "event": [0]})], ignore_index=True)
+KaplanMeier().fit(tiny9, "weeks", "event", group_col=None).table_
+
+# %% [markdown]
+# ### Solution 2
+#
+# <details><summary>Answer</summary>Every median moves earlier, by several weeks in each arm:
+# counting censored runners as recovered on their last visit credits them with a recovery that
+# never happened (or happened later).</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+optimistic = KaplanMeier().fit(df.assign(pain_free_event=1), "pain_free_weeks", "pain_free_event",
+                               group_col="arm")
+pd.DataFrame({"KM (censoring respected)": km.summary.set_index("arm")["median"],
+              "censored counted as events": optimistic.summary.set_index("arm")["median"]})
+
+# %% [markdown]
+# ### Solution 3
+#
+# <details><summary>Answer</summary>With no true differences the p-values are typically large
+# (uniformly spread between 0 and 1 over repeated studies): about one study in twenty still gives
+# p &lt; 0.05 by chance.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+null_df = derive_outcomes(simulate_cohort(900, seed=7, params=load_params("null"), visits=False).episodes)
+logrank_table(null_df, "pain_free_weeks", "pain_free_event", group_col="arm", strata_col="site")
+
+# %% [markdown]
+# ### Solution 4
+#
+# <details><summary>Answer</summary>With a sixth of the runners the intervals of the medians are
+# roughly 2–3 times as wide (standard errors grow like 1/√n), and often a median or its upper limit
+# is not reached. Fewer pairwise comparisons, often none, stay below 0.05 after Holm.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+small_df = derive_outcomes(simulate_cohort(150, seed=7, params=load_params("default"), visits=False).episodes)
+small_summary = KaplanMeier().fit(small_df, "pain_free_weeks", "pain_free_event").summary
+display_cols = ["arm", "n", "median", "median_lower", "median_upper"]
+print(small_summary[display_cols].assign(width=small_summary["median_upper"] - small_summary["median_lower"]))
+small_lr = logrank_table(small_df, "pain_free_weeks", "pain_free_event", group_col="arm")
+small_lr[small_lr["test"] == "pairwise"][["group_a", "group_b", "p", "p_holm"]]
+
+# %% [markdown]
+# ### Solution 5
+#
+# <details><summary>Answer</summary>The site with the largest frailty tends to have the
+# smallest median, but with about 150 runners a site the ordering of close sites can swap by
+# chance.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+by_site = KaplanMeier().fit(df, "pain_free_weeks", "pain_free_event", group_col="site").summary
+by_site = by_site.rename(columns={"arm": "site"}).set_index("site")[["n", "median"]]
+by_site["true frailty"] = pd.Series(cohort.truth["pain_free"]["site_frailty"])
+by_site.sort_values("median")
 
 # %%
 overall_p = float(lr.loc[lr["test"] == "overall", "p"].iloc[0])
-print(f"SUMMARY 02 hand_km_matches={hand_km_matches} n={len(df)} overall_p={overall_p:.3g}")
+print(f"SUMMARY 02 hand_km_matches={hand_km_matches} n={len(df)} overall_p={overall_p:.3g} "
+      f"stretching_hr={stretch['hr']:.3f} stretching_ci_covers_truth={stretching_ci_covers_truth}")

@@ -1,3 +1,16 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 3. Cox proportional hazards
 #
@@ -240,17 +253,116 @@ show(plot_forest, adjusted.summary, title="Time to pain-free running: adjusted C
 # %% [markdown]
 # ## Exercises
 #
+# Try each one before you look at the solutions below; open a hint if you are stuck.
+#
 # 1. Fit the adjusted model **without** `strata_col="site"`. How much do the arm coefficients
 #    move, and does the truth still fall inside the intervals?
+#    <details><summary>Hint</summary>Copy the <code>adjusted</code> fit without <code>strata_col</code> and put the arm coefficients next to <code>truth</code>.</details>
 # 2. Repeat the simulation with 10 different seeds (n = 500 each) and record how often the 95 %
 #    interval of the strength log HR covers the truth. What would you expect?
+#    <details><summary>Hint</summary>Loop over <code>range(10)</code> seeds; for each fit the adjusted, site-stratified model and test <code>lower &lt;= truth &lt;= upper</code>.</details>
 # 3. Use `load_params("default", path)` with a YAML file that sets
 #    `pain_free: {effects: {arm_strength_graded_running: 0.693}}` (HR 2). Does the adjusted model
 #    recover it?
+#    <details><summary>Hint</summary>Write the YAML with <code>Path.write_text</code> into a <code>tempfile.TemporaryDirectory()</code>, then <code>load_params("default", path)</code>; the true value is in the new cohort's <code>truth</code>.</details>
 # 4. Fit the re-injury outcome (`reinjury_weeks`, `reinjury_event`) with the same covariates and
 #    compare with `cohort.truth["reinjury"]["log_hr"]`. Why are the intervals much wider?
+#    <details><summary>Hint</summary><code>CoxPH().fit(df, "reinjury_weeks", "reinjury_event", covariates=DEFAULT_COVARIATES, strata_col="site")</code>; look at <code>n_events_</code>.</details>
 # 5. In the toy data, fit separate models for `weeks <= 5` and `weeks > 5` (censor everyone still
 #    waiting at week 5 in the first). How do the two hazard ratios compare?
+#    <details><summary>Hint</summary>For the early model: <code>weeks = min(weeks, 5)</code> and <code>event = 0</code> when weeks &gt; 5. For the late model keep the rows with weeks &gt; 5.</details>
+
+# %% [markdown]
+# ## Solutions
+#
+# The solution cells are collapsed (their code is hidden: click the "..." or the bar left of
+# the cell to expand it); their output is shown. The answers in words are behind "Answer".
+# Solutions use their own variable names, so the notebook's results above stay as they were.
+
+# %% [markdown]
+# ### Solution 1
+#
+# <details><summary>Answer</summary>Without the site strata the strength coefficient moves towards 0 (non-collapsibility: the site frailty is left out of the model); here only by about 0.01, much less than its standard error, and the truth stays inside both intervals. The shift is systematic, though: over many studies the unstratified model estimates a slightly smaller effect than the conditional truth.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+unstratified = CoxPH().fit(df, "pain_free_weeks", "pain_free_event", covariates=DEFAULT_COVARIATES)
+arm_terms = arm_only.params_.index
+unstrat = unstratified.summary.set_index("term").loc[arm_terms, ["coef", "se"]]
+unstrat["stratified coef"] = adjusted.params_[arm_terms]
+unstrat["truth"] = truth[arm_terms]
+unstrat["covered"] = (unstrat["coef"] - z * unstrat["se"] <= unstrat["truth"]) & (
+    unstrat["truth"] <= unstrat["coef"] + z * unstrat["se"])
+unstrat
+
+# %% [markdown]
+# ### Solution 2
+#
+# <details><summary>Answer</summary>We expect about 95 % coverage, so 9 or 10 of 10 (with 10 studies, 8 of 10 is not unusual either).</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+import warnings
+
+from rehab_outcomes.exceptions import StatisticalWarning
+
+term_strength = "arm:strength_graded_running"
+coverage = []
+for cov_seed in range(10):
+    cov_df = derive_outcomes(simulate_cohort(500, seed=500 + cov_seed, params=load_params("default"),
+                                             visits=False).episodes)
+    with warnings.catch_warnings():
+        # in 500 runners the rare sex "other" may have no events: the package warns that its
+        # coefficient diverges; here we only need the arm term
+        warnings.simplefilter("ignore", StatisticalWarning)
+        cov_fit = CoxPH().fit(cov_df, "pain_free_weeks", "pain_free_event",
+                              covariates=DEFAULT_COVARIATES, strata_col="site")
+    b, s = cov_fit.params_[term_strength], cov_fit.se_[term_strength]
+    coverage.append(b - z * s <= truth[term_strength] <= b + z * s)
+print(f"the 95 % interval covered the true log HR in {sum(coverage)} of {len(coverage)} studies")
+
+# %% [markdown]
+# ### Solution 3
+#
+# <details><summary>Answer</summary>Yes: the truth of the new cohort is log 2 = 0.693 and the adjusted estimate falls close to it, inside its interval.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+import tempfile
+from pathlib import Path
+
+with tempfile.TemporaryDirectory() as tmp:
+    hr2_yaml = Path(tmp) / "hr2.yaml"
+    hr2_yaml.write_text("pain_free: {effects: {arm_strength_graded_running: 0.693}}\n", encoding="utf-8")
+    hr2_params = load_params("default", hr2_yaml)
+hr2_cohort = simulate_cohort(2000, seed=3, params=hr2_params, visits=False)
+hr2_fit = CoxPH().fit(derive_outcomes(hr2_cohort.episodes), "pain_free_weeks", "pain_free_event",
+                      covariates=DEFAULT_COVARIATES, strata_col="site")
+hr2_fit.summary.set_index("term").loc[[term_strength], ["coef", "se", "hr", "hr_lower", "hr_upper"]].assign(
+    true_log_hr=hr2_cohort.truth["pain_free"]["log_hr"][term_strength])
+
+# %% [markdown]
+# ### Solution 4
+#
+# <details><summary>Answer</summary>Only runners who became pain-free enter, and only about half as many re-injuries as pain-free events inform the model: the precision of a Cox model depends on the number of events, not of runners, so the standard errors are about 1.5 times those for pain-free running, while the true effects (0.85, 0.96) are small.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+reinjury_fit = CoxPH().fit(df, "reinjury_weeks", "reinjury_event",
+                           covariates=DEFAULT_COVARIATES, strata_col="site")
+print(f"{reinjury_fit.n_} runners at risk of re-injury, {reinjury_fit.n_events_} re-injuries "
+      f"(against {adjusted.n_events_} pain-free events)")
+reinjury_fit.summary.set_index("term")[["coef", "se"]].join(
+    pd.Series(cohort.truth["reinjury"]["log_hr"], name="true_log_hr")).loc[arm_only.params_.index]
+
+# %% [markdown]
+# ### Solution 5
+#
+# <details><summary>Answer</summary>Before week 5 group B becomes pain-free much faster (HR well above 1); after week 5 it is slower (HR below 1). A single HR averages the two, which is what <code>cox_zph</code> flagged.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+early = toy.assign(event=np.where(toy["weeks"] <= 5, toy["event"], 0), weeks=np.minimum(toy["weeks"], 5))
+late = toy[toy["weeks"] > 5]  # everyone still waiting at week 5 (no-one was censored earlier)
+pd.DataFrame({
+    "HR of group B": [np.exp(CoxPH().fit(d, "weeks", "event", covariates=["group_b"], group_col=None)
+                             .params_["group_b"]) for d in (early, late)],
+}, index=["weeks 0-5", "after week 5"])
 
 # %%
 term = "arm:strength_graded_running"

@@ -1,3 +1,16 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 4. Re-injury after return to running
 #
@@ -207,16 +220,80 @@ show(plot_km, km_pf.table_, "Not yet running pain-free", at_risk_times=(0, 4, 8,
 # %% [markdown]
 # ## Exercises
 #
+# Try each one before you look at the solutions below; open a hint if you are stuck.
+#
 # 1. Compute the RMST of the pain-free outcome with $\tau$ = 12, 26 and 52 weeks. How does the
 #    difference between strength + graded running and rest only change with $\tau$, and why?
+#    <details><summary>Hint</summary><code>rmst_table(..., tau=tau)</code> for each τ; the column <code>diff_vs_rest</code> holds the difference with its interval.</details>
 # 2. Simulate the `seed_claims` scenario (re-injury HR 0.5 for strength) with the same seed and
 #    redraw the cumulative incidence curves. Is the difference now clear?
+#    <details><summary>Hint</summary>Simulate with <code>load_params("seed_claims")</code>, then <code>cumulative_incidence</code> and <code>plot_cumulative_incidence</code> as above.</details>
 # 3. How many runners would you need to detect the default re-injury HR of 0.85? Try n = 2,000,
 #    5,000 and 10,000 (`visits=False` keeps it fast) and watch the width of the interval.
+#    <details><summary>Hint</summary>Loop over the three sizes; fit the re-injury Cox model and compute <code>hr_upper / hr_lower</code> for the strength arm.</details>
 # 4. Compare the share of rest-only runners re-injured by 12 months with the 46 % a year reported
 #    by Desai et al. (2021). Why might a clinic cohort differ from that figure?
+#    <details><summary>Hint</summary>The table <code>at</code> holds the rest-only cumulative incidence at 12 months with its interval.</details>
 # 5. Suppose runners who gave up running were recorded as a separate exit. Explain in two
 #    sentences why `1 - KM` would then overstate the share re-injured.
+#    <details><summary>Hint</summary>Think of the runner who stops running for good: can they still be re-injured? What does KM assume about censored runners?</details>
+
+# %% [markdown]
+# ## Solutions
+#
+# The solution cells are collapsed (their code is hidden: click the "..." or the bar left of
+# the cell to expand it); their output is shown. The answers in words are behind "Answer".
+# Solutions use their own variable names, so the notebook's results above stay as they were.
+
+# %% [markdown]
+# ### Solution 1
+#
+# <details><summary>Answer</summary>The strength arm spends fewer weeks not yet pain-free, and the gap in weeks grows with τ: the curves separate early and stay apart, so a longer window accumulates more area between them.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+pd.concat([rmst_table(df, "pain_free_weeks", "pain_free_event", group_col="arm", tau=tau)
+           for tau in (12, 26, 52)], ignore_index=True)[["tau", "arm", "rmst", "diff_vs_rest", "diff_lower", "diff_upper"]]
+
+# %% [markdown]
+# ### Solution 2
+#
+# <details><summary>Answer</summary>Yes: with a true re-injury HR of 0.5 the strength curve lies clearly below the other two.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+claims_df = derive_outcomes(simulate_cohort(2000, seed=11, params=load_params("seed_claims"), visits=False).episodes)
+claims_ci = cumulative_incidence(claims_df, "reinjury_weeks", "reinjury_event", group_col="arm")
+show(plot_cumulative_incidence, claims_ci, outcome_label="Re-injured since return",
+     xlabel="Weeks since return to pain-free running", title="Re-injury, seed_claims world")
+
+# %% [markdown]
+# ### Solution 3
+#
+# <details><summary>Answer</summary>The width of the interval (on the log scale) shrinks like 1/√n: about 0.37 → 0.23 → 0.16 here. With 2,000 runners the interval still includes 1; with 5,000 and 10,000 it excludes 1 in this seed, but to tell HR 0.85 from 1 reliably (in most studies, not just this one) you need several thousand runners: the package's power calculations make this precise.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+widths = []
+for size in (2000, 5000, 10000):
+    size_df = derive_outcomes(simulate_cohort(size, seed=11, params=load_params("default"), visits=False).episodes)
+    size_fit = CoxPH().fit(size_df, "reinjury_weeks", "reinjury_event", covariates=DEFAULT_COVARIATES,
+                           strata_col="site").summary.set_index("term").loc["arm:strength_graded_running"]
+    widths.append({"runners": size, "re-injuries": int(size_df["reinjury_event"].sum()),
+                   "hr": size_fit["hr"], "hr_lower": size_fit["hr_lower"], "hr_upper": size_fit["hr_upper"],
+                   "log width": np.log(size_fit["hr_upper"] / size_fit["hr_lower"])})
+pd.DataFrame(widths)
+
+# %% [markdown]
+# ### Solution 4
+#
+# <details><summary>Answer</summary>The simulator was calibrated to 50 % by 12 months, close to Desai's 46 %. A real clinic could differ: its runners, their training after return, how re-injury is recorded (only those who come back to the same clinic are seen), and loss to follow-up that depends on how the runner is doing.</details>
+
+# %% tags=["solution", "hide-input"] jupyter={"source_hidden": true}
+rest_at = at[at["arm"] == "rest_only"]
+rest_at.assign(desai_2021=np.where(rest_at["months"] == 12, 0.46, np.nan))
+
+# %% [markdown]
+# ### Solution 5
+#
+# <details><summary>Answer</summary>A runner who gives up running can no longer be re-injured, but <code>1 - KM</code> treats them as censored, i.e. as if they could still be re-injured later at the same rate as those still running. It thus estimates the incidence in a world where nobody gives up, which is higher than the share actually re-injured; the Aalen–Johansen cumulative incidence with giving up as a competing event gives the right share.</details>
 
 # %%
 rest_12 = float(at.loc[(at["arm"] == "rest_only") & (at["months"] == 12), "cum_incidence"].iloc[0])

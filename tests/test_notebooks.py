@@ -36,6 +36,10 @@ def _check_01(s: dict[str, str]) -> None:
 def _check_02(s: dict[str, str]) -> None:
     assert s["hand_km_matches"] == "True"
     assert float(s["overall_p"]) < 0.01  # true HR 1.5 with 900 runners
+    # the sample shows stretching behind rest (the text explains it), yet its interval covers
+    # the true marginal HR
+    assert float(s["stretching_hr"]) < 1
+    assert s["stretching_ci_covers_truth"] == "True"
 
 
 def _check_03(s: dict[str, str]) -> None:
@@ -100,8 +104,13 @@ def test_notebook_source(path: Path) -> None:
     markdown = [c for c in nb.cells if c.cell_type == "markdown"]
     # no outputs or execution counts in the source
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
-    # percent format, opening with a markdown title
-    assert text.startswith("# %% [markdown]\n# # ")
+    # percent format with a jupytext header naming the python3 kernel (so that
+    # `jupytext --to notebook --execute` works headless), then a markdown title
+    header = re.match(r"# ---\n(?:#.*\n)*?# ---\n\n", text)
+    assert header, "jupytext header missing"
+    assert text[header.end():].startswith("# %% [markdown]\n# # ")
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["language"] == "python"
     assert nb.cells[0].cell_type == "markdown"
     assert nb.cells[0].source.startswith(f"# {int(path.name[:2])}. ")
     # explained in words, ending with exercises (3–5 numbered items)
@@ -110,7 +119,23 @@ def test_notebook_source(path: Path) -> None:
     assert len(exercises) == 1
     items = re.findall(r"^\d\. ", exercises[0].source, re.MULTILINE)
     assert 3 <= len(items) <= 5
-    assert nb.cells.index(exercises[0]) >= len(nb.cells) - 3
+    # a hint per exercise, folded away
+    assert exercises[0].source.count("<details><summary>Hint</summary>") == len(items)
+    # then the solutions: one heading per exercise, their code collapsed (hidden on first read)
+    # but executed with the notebook; nothing else after them but the summary cell
+    ex_at = nb.cells.index(exercises[0])
+    assert nb.cells[ex_at + 1].cell_type == "markdown"
+    assert nb.cells[ex_at + 1].source.startswith("## Solutions")
+    after = nb.cells[ex_at + 2:-1]
+    headings = [c for c in after if c.cell_type == "markdown" and c.source.startswith("### Solution ")]
+    assert [c.source.splitlines()[0] for c in headings] == [f"### Solution {i}" for i in range(1, len(items) + 1)]
+    assert all("<details><summary>Answer</summary>" in c.source for c in headings)
+    solution_code = [c for c in after if c.cell_type == "code"]
+    assert solution_code
+    for c in solution_code:
+        assert c.metadata.get("jupyter", {}).get("source_hidden") is True
+        assert "solution" in c.metadata.get("tags", [])
+    assert all(c.cell_type == "markdown" or c in solution_code for c in after)
     # imports the package, prints its summary line last, writes files only to temp folders
     assert "from rehab_outcomes" in text
     assert f"SUMMARY {path.name[:2]} " in code[-1].source
