@@ -57,6 +57,9 @@ def validate(
     episodes: Annotated[Path, typer.Argument(help="Episodes export: .csv, .parquet or .xlsx.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     visits: Annotated[Path | None, typer.Option(help="Optional visits table (.csv/.parquet/.xlsx).")] = None,
+    sessions: Annotated[
+        Path | None, typer.Option(help="Optional training log, one row per session (.csv/.parquet/.xlsx).")
+    ] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet name or 0-based index (default: first).")] = None,
     mapping: Annotated[
         Path | None,
@@ -90,7 +93,8 @@ def validate(
     sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
     run = run_validation(episodes, out, visits_path=visits, sheet=sheet_arg, mapping_path=mapping,
                          recode_path=recode, strict=strict,
-                         max_quarantined_share=max_quarantined_share, run_config=run_config)
+                         max_quarantined_share=max_quarantined_share, run_config=run_config,
+                         sessions_path=sessions)
     r = run.report
     typer.echo(
         f"{r['n_in']:,} episodes read: {r['n_valid']:,} valid, {r['n_quarantined']:,} quarantined "

@@ -104,6 +104,9 @@ class RecordsSection(_Section):
         None, description="Episodes file: CSV (UTF-8), Parquet or Excel .xlsx, following "
         "docs/data-contract.md. Required when source: records.")
     visits: FilePath | None = Field(None, description="Optional visits table (null for none).")
+    sessions: FilePath | None = Field(
+        None, description="Optional training log, one row per session (null for none); see "
+        "docs/data-contract.md.")
     sheet: SheetName | SheetIndex | None = Field(
         None, description="Excel sheet name or 0-based index (null: the first sheet).")
     mapping: FilePath | None = Field(

@@ -66,6 +66,13 @@ def has_visits():
     return bool(visits_input())
 
 
+def sessions_input():
+    """The training log (or nothing) that the validate rule reads."""
+    if is_simulated():
+        return []
+    return SETTINGS.records.sessions or []
+
+
 def mapping_input():
     """The clinic's mapping file (or nothing)."""
     if is_simulated():
@@ -84,6 +91,11 @@ def validate_outputs():
             f"{OUT}/validate/visits.valid.parquet",
             f"{OUT}/validate/visits_quarantine.csv",
         ]
+    if sessions_input():
+        out += [
+            f"{OUT}/validate/sessions.valid.parquet",
+            f"{OUT}/validate/sessions_quarantine.csv",
+        ]
     return out
 
 
@@ -92,6 +104,8 @@ def validate_args():
     args = []
     if has_visits():
         args += ["--visits", visits_input()]
+    if sessions_input():
+        args += ["--sessions", sessions_input()]
     records = SETTINGS.records
     if not is_simulated() and records.sheet is not None:
         args += ["--sheet", str(records.sheet)]

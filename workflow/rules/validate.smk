@@ -8,6 +8,7 @@ rule validate:
     input:
         episodes=episodes_input(),
         visits=visits_input(),
+        sessions=sessions_input(),
         mapping=mapping_input(),
         run_config=RUN_CONFIG,
     output:

@@ -9,6 +9,7 @@ from rehab_outcomes.contract.schema import (
     CATEGORIES,
     CONTRACT_VERSION,
     Episodes,
+    Sessions,
     Visits,
     column_kinds,
 )
@@ -86,6 +87,15 @@ def contract_markdown() -> str:
         "Rules that need the episodes table: `episode_id:episode_exists` (the episode must be "
         "among the *valid* episodes) and `visit_date:visit_within_episode` (between the episode's "
         "first visit and last contact dates).",
+        "",
+        "## Sessions (optional training log)",
+        "",
+        *_table(Sessions),
+        "",
+        "Rules across columns and with the episodes table: `cadence_spm:cadence_only_for_runs`, "
+        "`episode_id:episode_exists` and `session_date:session_within_episode`. Given with "
+        "`validate --sessions` (config `records.sessions`); written as `sessions.valid.parquet` "
+        "and `sessions_quarantine.csv`, summarised under `sessions` in `validation.json`.",
         "",
         "## Whole-file refusals (exit status 2, nothing written)",
         "",

@@ -81,6 +81,8 @@ CODE_HINTS: dict[str, dict[str, tuple[str, ...]]] = {
         "meniscal_irritation": ("menisc",),
         "other_knee": ("other",),
     },
+    "session_type": {"run": ("run", "jog"), "strength": ("strength", "gym", "weights"),
+                     "cross_training": ("cross", "bike", "swim", "cycle")},
     "exit_reason": {
         "completed": ("complete", "discharged", "finished", "done"),
         "lost_to_follow_up": ("lost", "ltfu", "dna", "no show", "did not attend"),

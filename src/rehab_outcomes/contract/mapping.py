@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,17 +178,19 @@ def load_mapping(path: str | Path, kinds: dict[str, str]) -> Mapping:
 
 
 def rename_columns(raw: pd.DataFrame, mapping: Mapping | None,
-                   strict: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+                   required: Iterable[str] = ()) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rename the export's columns to contract names; returns the frame and what was renamed.
 
-    With ``strict`` (the episodes file) every column named under ``columns:`` must exist; the
-    visits table takes only those it has.
+    One mapping file may serve the episodes, visits and sessions files: a column named under
+    ``columns:`` must exist in the file whose table has its target among ``required`` (the
+    episodes file); other files take the columns they have.
     """
     if mapping is None or not mapping.spec.columns:
         return raw, {}
+    required = set(required)
     present = {c: d for c, d in mapping.spec.columns.items() if c in raw.columns}
-    missing = [c for c in mapping.spec.columns if c not in raw.columns]
-    if missing and strict:
+    missing = [c for c, d in mapping.spec.columns.items() if c not in raw.columns and d in required]
+    if missing:
         shown = ", ".join(f"'{mask(c)}'" for c in missing)
         raise ConfigError(f"mapping file {mapping.name}: column(s) {shown} named under columns: "
                           "are not in the export")

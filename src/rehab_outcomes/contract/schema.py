@@ -34,6 +34,7 @@ EXIT_REASONS: Final = ("completed", "lost_to_follow_up", "withdrew", "ongoing")
 
 #: Category columns and their allowed levels, in order.
 CATEGORIES: Final = {
+    "session_type": ("run", "strength", "cross_training"),
     "arm": ARMS,
     "diagnosis": DIAGNOSES,
     "sex": SEXES,
@@ -185,6 +186,8 @@ DATAFRAME_RULE_COLUMNS: Final = {
     "reinjury_after_pain_free": "reinjury_date",
     "last_contact_not_before_other_dates": "last_contact_date",
     "visit_within_episode": "visit_date",
+    "session_within_episode": "session_date",
+    "cadence_only_for_runs": "cadence_spm",
     "episode_exists": "episode_id",
 }
 
@@ -220,6 +223,54 @@ class Visits(pa.DataFrameModel):
     @pa.check("episode_id", name="formula_prefix")
     def _no_formula_prefix(cls, s: Series[Str]) -> Series[bool]:
         return ~formula_prefix(s)
+
+
+SESSION_TYPES: Final = ("run", "strength", "cross_training")
+
+
+class Sessions(pa.DataFrameModel):
+    """Optional training log: one row per logged training session of an episode."""
+
+    episode_id: Series[Str] = pa.Field(
+        description="Episode the session belongs to; must be a valid episode of the episodes "
+        "file, hold no e-mail, phone number, NHS number or US SSN, and not begin with `-`."
+    )
+    session_date: Series[pa.DateTime] = pa.Field(
+        description="Date of the session, within the episode's first visit and last contact dates."
+    )
+    session_type: Series[Str] = pa.Field(isin=list(SESSION_TYPES), description="Kind of session.")
+    run_minutes: Series[float] = pa.Field(
+        ge=0, le=300, description="Minutes of running in the session (0 for other sessions)."
+    )
+    walk_minutes: Series[float] = pa.Field(
+        ge=0, le=300, description="Minutes of walking in the session (walk–run intervals)."
+    )
+    pain_during_nrs: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, le=10, description="Pain during the session, NRS 0–10."
+    )
+    pain_next_day_nrs: Series[pd.Int64Dtype] = pa.Field(
+        ge=0, le=10, nullable=True, description="Pain the next day, NRS 0–10 (may be missing)."
+    )
+    cadence_spm: Series[float] = pa.Field(
+        ge=120, le=230, nullable=True,
+        description="Running cadence, steps per minute (runs only; may be missing).",
+    )
+
+    class Config:
+        strict = False
+        coerce = False
+
+    @pa.check("episode_id", name="not_identifying")
+    def _not_identifying(cls, s: Series[Str]) -> Series[bool]:
+        return ~looks_identifying(s)
+
+    @pa.check("episode_id", name="formula_prefix")
+    def _no_formula_prefix(cls, s: Series[Str]) -> Series[bool]:
+        return ~formula_prefix(s)
+
+    @pa.dataframe_check(name="cadence_only_for_runs")
+    def _cadence_only_for_runs(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["cadence_spm"].isna() | (df["session_type"] == "run")).astype(bool)
 
 
 #: The kind of each contract column, used by the parser and the docs.

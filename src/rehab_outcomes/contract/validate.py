@@ -50,6 +50,7 @@ from rehab_outcomes.contract.schema import (
     CONTRACT_VERSION,
     DATAFRAME_RULE_COLUMNS,
     Episodes,
+    Sessions,
     Visits,
     column_kinds,
     required_columns,
@@ -76,6 +77,7 @@ AGE_BAND_LABELS = ["12-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79"
 
 EPISODE_OUTPUTS = ("episodes.valid.parquet", "quarantine.csv", "validation.json")
 VISIT_OUTPUTS = ("visits.valid.parquet", "visits_quarantine.csv")
+SESSION_OUTPUTS = ("sessions.valid.parquet", "sessions_quarantine.csv")
 
 
 @dataclass
@@ -344,7 +346,8 @@ def _validate_table(raw: pd.DataFrame, model: type[pa.DataFrameModel], what: str
     n_in = len(raw)
     renamed: dict[str, str] = {}
     if mapping is not None:
-        raw, renamed = rename_columns(raw, mapping, strict=(model is Episodes))
+        raw, renamed = rename_columns(
+            raw, mapping, required=column_kinds(Episodes) if model is Episodes else ())
     _require_columns(raw, model, what)
     ignored = check_columns(raw, model, what)
     kinds = column_kinds(model)
@@ -386,26 +389,41 @@ def validate_episodes(raw: pd.DataFrame, mapping: Mapping | None = None) -> Tabl
     return ep
 
 
-def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame,
-                    mapping: Mapping | None = None) -> TableValidation:
-    """Validate a raw visits table against the *valid* episodes."""
+def _against_episodes(episodes: pd.DataFrame, date_col: str, rule: str) -> Any:
+    """Rules of a child table that need the valid episodes: the episode exists, and the row's
+    date lies between its first visit and last contact."""
     ep = episodes.set_index("episode_id")[["first_visit_date", "last_contact_date"]]
 
-    def against_episodes(parsed: pd.DataFrame) -> list[pd.DataFrame]:
+    def rules(parsed: pd.DataFrame) -> list[pd.DataFrame]:
         eid = parsed["episode_id"].astype(object)
         exists = eid.isin(ep.index).to_numpy() & parsed["episode_id"].notna().to_numpy()
         first = eid.map(ep["first_visit_date"])
         last = eid.map(ep["last_contact_date"])
-        vd = parsed["visit_date"]
-        within = (vd.isna() | ~exists | ((vd >= first) & (vd <= last))).to_numpy(dtype=bool)
+        d = parsed[date_col]
+        within = (d.isna() | ~exists | ((d >= first) & (d <= last))).to_numpy(dtype=bool)
         return [
             pd.DataFrame({"pos": np.flatnonzero(~exists), "column": "episode_id",
                           "rule": "episode_id:episode_exists"}),
-            pd.DataFrame({"pos": np.flatnonzero(~within), "column": "visit_date",
-                          "rule": "visit_date:visit_within_episode"}),
+            pd.DataFrame({"pos": np.flatnonzero(~within), "column": date_col,
+                          "rule": f"{date_col}:{rule}"}),
         ]
 
-    return _validate_table(raw, Visits, "visits", mapping, key_columns=(), extra_rules=against_episodes)
+    return rules
+
+
+def validate_visits(raw: pd.DataFrame, episodes: pd.DataFrame,
+                    mapping: Mapping | None = None) -> TableValidation:
+    """Validate a raw visits table against the *valid* episodes."""
+    return _validate_table(raw, Visits, "visits", mapping, key_columns=(),
+                           extra_rules=_against_episodes(episodes, "visit_date", "visit_within_episode"))
+
+
+def validate_sessions(raw: pd.DataFrame, episodes: pd.DataFrame,
+                      mapping: Mapping | None = None) -> TableValidation:
+    """Validate a raw training log (sessions table) against the *valid* episodes."""
+    return _validate_table(
+        raw, Sessions, "sessions", mapping, key_columns=(),
+        extra_rules=_against_episodes(episodes, "session_date", "session_within_episode"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,9 +467,10 @@ class ValidationRun:
     episodes: TableValidation
     visits: TableValidation | None
     report: dict[str, Any]
+    sessions: TableValidation | None = None
 
 
-MANAGED_OUTPUTS = EPISODE_OUTPUTS + VISIT_OUTPUTS
+MANAGED_OUTPUTS = EPISODE_OUTPUTS + VISIT_OUTPUTS + SESSION_OUTPUTS
 
 
 def _file_record(path: Path) -> dict[str, str]:
@@ -504,6 +523,7 @@ def run_validation(
     max_quarantined_share: float = 1.0,
     run_config: str | Path | dict[str, Any] | None = None,
     recode_path: str | Path | None = None,
+    sessions_path: str | Path | None = None,
 ) -> ValidationRun:
     """Validate an export and write ``episodes.valid.parquet``, ``quarantine.csv`` and
     ``validation.json`` (plus ``visits.valid.parquet`` and ``visits_quarantine.csv`` with visits).
@@ -521,13 +541,13 @@ def run_validation(
     mapping_path = mapping_path if mapping_path is not None else recode_path
     if not 0 <= max_quarantined_share <= 1:
         raise ConfigError("--max-quarantined-share must lie between 0 and 1")
-    guard_inputs([episodes_path, visits_path, mapping_path,
+    guard_inputs([episodes_path, visits_path, sessions_path, mapping_path,
                   run_config if not isinstance(run_config, dict) else None],
                  out_dir, managed=MANAGED_OUTPUTS)
     config_record = run_config if isinstance(run_config, dict) else _load_run_config(run_config)
     try:
-        mapping = load_mapping(mapping_path, column_kinds(Episodes) | column_kinds(Visits)) \
-            if mapping_path else None
+        mapping = load_mapping(mapping_path, column_kinds(Episodes) | column_kinds(Visits)
+                               | column_kinds(Sessions)) if mapping_path else None
         t0 = time.perf_counter()
         raw = read_table(episodes_path, sheet=sheet)
         log.info("episodes: read %s: %s rows, %d columns (%.2f s)", masked_file_name(episodes_path),
@@ -544,6 +564,15 @@ def run_validation(
                      f"{len(raw_v):,}", time.perf_counter() - t0)
             vis = validate_visits(raw_v, ep.valid, mapping)
             log.info("visits: %s valid, %s quarantined", f"{vis.n_valid:,}", f"{vis.n_quarantined:,}")
+        ses = None
+        if sessions_path is not None:
+            t0 = time.perf_counter()
+            raw_s = read_table(sessions_path)
+            log.info("sessions: read %s: %s rows (%.2f s)", masked_file_name(sessions_path),
+                     f"{len(raw_s):,}", time.perf_counter() - t0)
+            ses = validate_sessions(raw_s, ep.valid, mapping)
+            log.info("sessions: %s valid, %s quarantined", f"{ses.n_valid:,}",
+                     f"{ses.n_quarantined:,}")
     except InputRefusedError:
         remove_managed(out_dir, MANAGED_OUTPUTS)
         raise
@@ -561,6 +590,10 @@ def run_validation(
         report["visits"] = {"input": _file_record(Path(visits_path)), **vis.summary()}
         files["visits.valid.parquet"] = vis.valid
         files["visits_quarantine.csv"] = vis.quarantine
+    if ses is not None and sessions_path is not None:
+        report["sessions"] = {"input": _file_record(Path(sessions_path)), **ses.summary()}
+        files["sessions.valid.parquet"] = ses.valid
+        files["sessions_quarantine.csv"] = ses.quarantine
     if config_record is not None:
         report["run_config"] = config_record
     files["validation.json"] = report
@@ -580,7 +613,8 @@ def run_validation(
     reason = _too_many_quarantined(ep, max_quarantined_share)
     if reason is not None:
         raise QuarantineLimitError(f"{reason}; see {out_dir / 'quarantine.csv'}")
-    if strict and (ep.n_quarantined or (vis is not None and vis.n_quarantined)):
-        n = ep.n_quarantined + (vis.n_quarantined if vis is not None else 0)
+    children = [t for t in (vis, ses) if t is not None]
+    if strict and (ep.n_quarantined or any(t.n_quarantined for t in children)):
+        n = ep.n_quarantined + sum(t.n_quarantined for t in children)
         raise StrictValidationError(f"--strict: {n:,} row(s) quarantined, see {out_dir / 'quarantine.csv'}")
-    return ValidationRun(ep, vis, report)
+    return ValidationRun(ep, vis, report, ses)
