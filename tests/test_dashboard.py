@@ -445,3 +445,11 @@ def test_curves_are_drawn_in_steps_and_stop_early(page: str) -> None:
     paths = re.findall(r'<path d="([^"]+)"[^>]*class="curve', svg)
     assert len(paths) == 3
     assert np.all([p.count("V") < 60 for p in paths])  # grouped steps, not one per event
+
+
+def test_without_an_analysis_the_page_says_so(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    out = build_dashboard(cohort, make_validation(len(cohort)), tmp_path / "n", analysis=None,
+                          provenance=provenance())
+    text = out.read_text(encoding="utf-8")
+    assert text.count("No analysis was given") == 2
+    assert 'data-metric="pain_free_12w"' in text  # cards and curves still build

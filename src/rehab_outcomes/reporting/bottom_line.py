@@ -79,6 +79,16 @@ class AnalysisOutputs:
         return cls(claims=claims, summary=summary, km_summary=tables["km_summary"],
                    rmst=tables["rmst"], hashes=hashes)
 
+    @classmethod
+    def none(cls) -> AnalysisOutputs:
+        """No analysis given: no bottom line, default settings (a page still builds)."""
+        return cls(claims=pd.DataFrame(), summary={"_missing": True}, km_summary=pd.DataFrame(),
+                   rmst=pd.DataFrame())
+
+    @property
+    def missing(self) -> bool:
+        return bool(self.summary.get("_missing"))
+
     @property
     def config(self) -> dict[str, Any]:
         cfg = self.summary.get("config")
@@ -310,6 +320,12 @@ def bottom_line(analysis: AnalysisOutputs, arm_shown: Mapping[str, bool], tau: f
             answers.append({"question": q1, "answer": answer, "detail": detail,
                             "verdicts": _verdicts(rows), "estimand": _estimand(rows),
                             "estimate": d, "lower": lo, "upper": hi, "arm": best})
+    if analysis.missing:
+        text = ("No analysis was given: run `rehab-outcomes analyse` on these episodes and pass "
+                "its folder with --analysis for the answer, its interval and the verdict.")
+        questions = (q1, "Did they stay injury-free after returning to running?")
+        return [{"question": q, "answer": text, "detail": "", "verdicts": [], "estimand": "",
+                 "estimate": None, "lower": None, "upper": None, "arm": None} for q in questions]
     if not answers:
         answers.append({"question": q1, "answer": "The analysis outputs do not answer this "
                         "question for these data.", "detail": "", "verdicts": [], "estimand": "",

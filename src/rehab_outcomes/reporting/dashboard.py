@@ -69,6 +69,9 @@ _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
                   "Dec")
 #: Files of the dashboard folder this command writes (and cleans).
 MANAGED: Final = ("index.html", "site-*.html", "data")
+#: Case-mix covariates when no analysis settings are given (the analysis' defaults).
+_DEFAULT_COVARIATES: Final = ("arm", "age_years", "sex", "bmi", "weekly_km_before_injury",
+                              "symptom_weeks", "baseline_pain_nrs")
 
 
 
@@ -543,7 +546,8 @@ def build_dashboard(
         parent). Written atomically; earlier pages and data of this command are replaced.
     analysis
         The folder of ``rehab-outcomes analyse`` on the same episodes (or its
-        :class:`AnalysisOutputs`); required unless there are no episodes.
+        :class:`AnalysisOutputs`). Without it the pages build with default settings and the
+        bottom line says that no analysis was given.
     threshold
         Counts from 1 to ``threshold - 1`` are never shown or revealed.
     provenance
@@ -594,7 +598,7 @@ def build_dashboard(
                                        "title": "Runner's knee: clinic outcomes"}))
         return _write(folder, index_name, env, pages)
     if analysis is None:
-        raise ConfigError("the dashboard needs the analysis folder (--analysis) of these episodes")
+        analysis = AnalysisOutputs.none()
     recorded = (analysis.summary.get("provenance") or {}).get("episodes_sha256")
     mine = provenance.get("episodes_sha256")
     if recorded and mine and recorded != mine:
@@ -603,7 +607,7 @@ def build_dashboard(
     df["arm"] = df["arm"].astype(str)
     df["site"] = df["site"].astype(str)
     sites = sorted(df["site"].unique().tolist(), key=lambda s: (s.casefold(), s))
-    cfg = analysis.config
+    cfg = analysis.config or {"covariates": list(_DEFAULT_COVARIATES)}
     conf_type = str(cfg.get("conf_type", "log"))
     alpha = float(cfg.get("alpha", 0.05))
     tau = analysis.tau

@@ -55,6 +55,8 @@ def dashboard(
     that fails the audit is not written. Written atomically; a file that is not a validated
     episodes Parquet is refused with exit status 2.
     """
+    import fnmatch
+
     import yaml
 
     from rehab_outcomes import __version__
@@ -69,8 +71,20 @@ def dashboard(
         raise ConfigError("give --out, the dashboard folder to write")
     folder = out.parent if out.suffix == ".html" else out
     index = out.name if out.suffix == ".html" else "index.html"
-    guard_inputs([episodes, validation, config, run_config, analysis], folder,
-                 [index, *MANAGED[1:]])
+    inputs = [episodes, validation, config, run_config, analysis]
+    if out.suffix == ".html":  # the index page named: guard it and the pages and data beside it
+        guard_inputs(inputs, folder, [index], out_file=out)
+        for item in inputs:
+            if item is None:
+                continue
+            p = item.resolve()
+            inside = p.parent == folder.resolve() or folder.resolve() / "data" in p.parents
+            if inside and (fnmatch.fnmatchcase(p.name, "site-*.html") or p.name == "data"
+                           or p.parent.name == "data"):
+                raise ConfigError(f"--out would overwrite or remove the input {masked_name(p)}: "
+                                  "choose another output folder")
+    else:
+        guard_inputs(inputs, folder, [index, *MANAGED[1:]])
     frame = read_validated(episodes, "episodes")
     report = read_validation(validation)
     cfg: dict[str, Any] | None = load_run_config(run_config)
