@@ -365,14 +365,20 @@ def test_table_csv_format():
     assert text.splitlines()[1].endswith(",0,,,,,,")
 
 
-def test_progress_only_on_a_terminal():
+def test_progress_on_a_terminal_and_in_a_log():
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     quiet = io.StringIO()
-    Progress("power", quiet)(5, 10)
+    Progress("power", quiet, quiet=True)(5, 10)
     assert quiet.getvalue() == ""
+    log = io.StringIO()  # a log file: one line per further tenth, never a carriage return
+    bar = Progress("power", log)
+    for done in range(0, 101):
+        bar(done, 100)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 10 and lines[-1].startswith("power: 100/100")
     tty = Tty()
     bar = Progress("power", tty)
     bar(5, 10)
@@ -390,8 +396,8 @@ def test_errors_are_config_errors(tmp_path):
 
 @pytest.mark.slow
 def test_command_line_end_to_end(tmp_path):
-    """Through ``cli.main`` in a subprocess: no progress line when stderr is not a terminal,
-    only the final log lines."""
+    """Through ``cli.main`` in a subprocess: progress as plain lines when stderr is not a
+    terminal (a log file), no carriage returns."""
     shim = ("import sys\nfrom rehab_outcomes import cli\n"
             "from rehab_outcomes.planning.command import power, power_gather\n"
             "if 'power' not in {c.name for c in cli.app.registered_commands}:\n"
@@ -402,7 +408,7 @@ def test_command_line_end_to_end(tmp_path):
     proc = subprocess.run([sys.executable, "-c", shim, "power", "--n-per-arm", "10", "--trials",
                            "50", "--out", str(out)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "\r" not in proc.stderr
+    assert "\r" not in proc.stderr and "power: 50/50 trials (100%" in proc.stderr
     assert "50 trials" in proc.stderr and "-> " in proc.stdout
     assert Path(out / "power.csv").is_file()
     bad = subprocess.run([sys.executable, "-c", shim, "power", "--n-per-arm", "1", "--out",

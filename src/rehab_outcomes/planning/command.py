@@ -41,28 +41,40 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 class Progress:
-    """A one-line progress report on stderr, only when stderr is a terminal."""
+    """Progress on stderr: one rewritten line on a terminal (at most ten times a second); in a
+    log file (a Snakemake or cluster job), one line at every further tenth of the work.
+    ``quiet`` silences it."""
 
-    def __init__(self, what: str, stream: object = None) -> None:
+    def __init__(self, what: str, stream: object = None, quiet: bool = False) -> None:
         self.what = what
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.quiet = quiet
         self.start = time.perf_counter()
         self.shown = 0.0
+        self.tenths = 0
 
     def __call__(self, done: int, total: int) -> None:
-        """Report ``done`` of ``total`` (at most ten times a second, and at the end)."""
-        if not self.enabled:
+        """Report ``done`` of ``total``."""
+        if self.quiet:
             return
         now = time.perf_counter()
-        if done < total and now - self.shown < 0.1:
-            return
-        self.shown = now
         share = done / total if total else 1.0
-        self.stream.write(f"\r{self.what}: {done:,}/{total:,} trials ({share:4.0%}, "  # type: ignore[attr-defined]
-                          f"{now - self.start:.1f} s)")
-        if done >= total:
-            self.stream.write("\n")  # type: ignore[attr-defined]
+        text = (f"{self.what}: {done:,}/{total:,} trials ({share:4.0%}, "
+                f"{now - self.start:.1f} s)")
+        if self.tty:
+            if done < total and now - self.shown < 0.1:
+                return
+            self.shown = now
+            self.stream.write("\r" + text + ("\n" if done >= total else ""))  # type: ignore[attr-defined]
+        else:
+            tenths = int(share * 10 + 1e-9)
+            if tenths <= self.tenths and done < total:
+                return
+            if done >= total and self.tenths >= 10:
+                return
+            self.tenths = 10 if done >= total else tenths
+            self.stream.write(text + "\n")  # type: ignore[attr-defined]
         self.stream.flush()  # type: ignore[attr-defined]
 
 
@@ -122,7 +134,8 @@ def power(
     guard_inputs([config], out, MANAGED_OUTPUTS)
     params = load_params(scenario, config)
     overrides = None if config is None else read_config(config)
-    counts = run_power(settings, params, chunk, n_chunks, progress=Progress("power"))
+    counts = run_power(settings, params, chunk, n_chunks, progress=Progress(
+        "power", quiet=not logging.getLogger().isEnabledFor(logging.INFO)))
 
     from rehab_outcomes.planning.power import power_table
 
