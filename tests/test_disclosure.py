@@ -314,3 +314,29 @@ def test_attack_numbers_at_risk_are_suppressed(attack_dashboard: tuple) -> None:
         values = [v for k, v in r.items() if k.startswith("week_")]
         for v in values:
             assert v in ("*", "<11", "0") or int(v) >= 11
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.dictionaries(st.sampled_from(["Ash", "Birch", "Cedar", "Dale"]),
+                       st.tuples(*[st.integers(0, 16)] * 3), min_size=2, max_size=4),
+       st.integers(0, 10_000))
+def test_random_small_cohorts_pass_the_auditor(tmp_path_factory: pytest.TempPathFactory,
+                                               site_arms: dict[str, tuple[int, int, int]],
+                                               seed: int) -> None:
+    from _dashboard_data import make_raw
+
+    from rehab_outcomes.contract import validate_episodes
+
+    if sum(map(sum, site_arms.values())) < 3:
+        return
+    cohort = validate_episodes(make_raw(seed, site_arms)).valid
+    folder = tmp_path_factory.mktemp("random") / "dash"
+    build_dashboard(cohort, {"n_in": len(cohort), "n_valid": len(cohort), "n_quarantined": 0},
+                    folder, analysis=None, provenance=provenance())
+    sites = _csv(folder / "data" / "sites.csv")
+    arms_label = ["Rest only", "Stretching only", "Strength + graded running"]
+    table = {r["site"]: [r["episodes"]] + [r[a] for a in arms_label] for r in sites}
+    cards = {r["treatment"]: r["value"] for r in _csv(folder / "data" / "headline-by-treatment.csv")
+             if r["figure"] == "Episodes"}
+    true = {s: [sum(site_arms[s]), *site_arms[s]] for s in table}
+    assert_protected(table, [cards[a] for a in arms_label], cards["All treatments"], true, 11)
