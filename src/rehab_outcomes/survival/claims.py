@@ -574,6 +574,79 @@ def _claim7(ctx: _Ctx, src: ClaimSource) -> dict | _Pending:
     return _Pending(row, test, "magnitude", say)
 
 
+@dataclass(frozen=True)
+class SessionSources:
+    """Tables from training logs that make claims 4–6 assessable (``analyse --sessions``).
+
+    Attributes
+    ----------
+    msm_rule
+        ``model, term, coef, se, hr, lower, upper, p`` with the ``msm`` row of rule breaking.
+    tv_cox
+        The naive time-varying Cox table of re-injury (terms ``run_change_10``,
+        ``cadence_change_5``).
+    estimands
+        Estimand text per table name.
+    policy_note
+        The model-based policy simulation shown beside claim 4 ('' without a truth file).
+    """
+
+    msm_rule: pd.DataFrame
+    tv_cox: pd.DataFrame
+    estimands: Mapping[str, str]
+    policy_note: str = ""
+
+
+def _session_hr(ctx: _Ctx, cid: str, quantity: str, table: pd.DataFrame, name: str, term: str,
+                estimand: str, sign: float, lead: str, note: str = "") -> dict | _Pending:
+    """A claim tested on one hazard ratio of a sessions table; ``sign`` +1 when a higher HR is
+    the claimed direction, -1 when a lower one is (rule ``benefit``, margin 1.25 / 0.80)."""
+    is_msm = "model" in table.columns
+    rows = table[(table["term"] == term) & ((table["model"] == "msm") if is_msm else True)]
+    source = f"{name}: {'msm ' if is_msm else ''}{term}"
+    cols = ("hr", "lower", "upper", "p") if is_msm else ("hr", "hr_lower", "hr_upper", "p")
+    if rows.empty or not _finite(*(rows.iloc[0][c] for c in cols)):
+        return _not_assessable(cid, quantity, f"No estimate with an interval for {term} in "
+                               f"{name} (see problems in summary.json).", estimand, source)
+    hr, lo, hi, p = (float(rows.iloc[0][c]) for c in cols)
+    bound = ctx.m.no_benefit_hr if sign > 0 else 1 / ctx.m.no_benefit_hr
+    b_lo, b_hi = sorted((sign * math.log(lo), sign * math.log(hi)))
+    test = _Test(hr, lo, hi, p, sign * math.log(hr), b_lo, b_hi, sign * math.log(bound))
+
+    def say(verdict: str, t: _Test, p_adj: float) -> str:
+        ci = f"HR {_num(hr)} ({ctx.ci} {_num(lo)}–{_num(hi)}; Holm-adjusted p {_pval(p_adj)})"
+        words = {"supported": "in the claimed direction, and a worthwhile effect (HR "
+                              f"{_num(bound)}) is within the interval",
+                 "partly_supported": "in the claimed direction, but smaller than worthwhile",
+                 "contradicted": "against the claim, or a worthwhile effect is ruled out",
+                 "inconclusive": "not established at the family-wise level either way"}
+        return f"{lead}: {ci}; {words[verdict]}.{note}"
+
+    row = _row(cid, quantity, estimand, source, hr, lo, hi, p, margin=bound)
+    return _Pending(row, test, "benefit", say)
+
+
+def _session_claims(ctx: _Ctx, src: SessionSources) -> list[dict | _Pending]:
+    est = src.estimands
+    return [
+        _session_hr(ctx, "4", "hazard ratio of re-injury per rule-breaking step up so far "
+                    "(marginal structural model, observational)", src.msm_rule, "msm_rule",
+                    "cum_rule_breaks", est.get("msm_rule", ""), 1.0,
+                    "Observational (weighted) estimate: each step up against the pain rule "
+                    "changed the re-injury hazard by", src.policy_note),
+        _session_hr(ctx, "5", "hazard ratio of re-injury per +10 min week-to-week change in "
+                    "running minutes (lagged one week; time-varying Cox)", src.tv_cox,
+                    "tv_cox_reinjury", "run_change_10", est.get("tv_cox_reinjury", ""), 1.0,
+                    "A 10-minute larger weekly increase in running (the load exposure) was "
+                    "associated with re-injury as"),
+        _session_hr(ctx, "6", "hazard ratio of re-injury per +5 steps/min cadence change from "
+                    "the first logged week (lagged one week; time-varying Cox)", src.tv_cox,
+                    "tv_cox_reinjury", "cadence_change_5", est.get("tv_cox_reinjury", ""), -1.0,
+                    "Re-injury per 5 steps/min higher cadence than at the start (re-injury as "
+                    "the proxy of knee load: the logs hold no load measure)"),
+    ]
+
+
 def evaluate_claims(
     cox_pain_free: pd.DataFrame | ClaimSource,
     cox_reinjury: pd.DataFrame | ClaimSource,
@@ -583,6 +656,7 @@ def evaluate_claims(
     alpha: float = 0.05,
     margins: Margins | None = None,
     visits: bool = False,
+    sessions: SessionSources | None = None,
 ) -> pd.DataFrame:
     """Map each clinic claim to its quantity, the estimate with its interval and p-value from the
     table it cites, the Holm-adjusted p-value over the family of claim tests, and a verdict.
@@ -605,6 +679,9 @@ def evaluate_claims(
         The margins of the rules (:class:`Margins`; defaults documented in docs/claims.md).
     visits
         Whether visit tables were analysed (mentioned in claim 4's statement).
+    sessions
+        Tables from training logs (:class:`SessionSources`): claims 4–6 are then tested and
+        join the Holm family; without them they stay ``not_assessable``.
 
     Returns
     -------
@@ -639,18 +716,20 @@ def evaluate_claims(
         _claim2(ctx, "2b", re, "reinjury"),
         _claim3_hr(ctx, pf),
         _claim3_rmst(ctx, rm),
-        _claim4(visits),
-        _not_assessable(
-            "5", "tissue capacity and training load during the return to running",
-            "Clinic records hold neither tissue capacity nor the load during the return; weekly "
-            "km before injury is only a baseline covariate, and load versus capacity is an "
-            "assumption of the simulator.", "not estimable from these records", "none",
-        ),
-        _not_assessable(
-            "6", "running cadence before and after retraining",
-            "Cadence is not recorded in the clinic data; it exists only as an optional "
-            "load factor of the simulator.", "not estimable from these records", "none",
-        ),
+        *(_session_claims(ctx, sessions) if sessions is not None else [
+            _claim4(visits),
+            _not_assessable(
+                "5", "tissue capacity and training load during the return to running",
+                "Clinic records hold neither tissue capacity nor the load during the return; weekly "
+                "km before injury is only a baseline covariate, and load versus capacity is an "
+                "assumption of the simulator.", "not estimable from these records", "none",
+            ),
+            _not_assessable(
+                "6", "running cadence before and after retraining",
+                "Cadence is not recorded in the clinic data; it exists only as an optional "
+                "load factor of the simulator.", "not estimable from these records", "none",
+            ),
+        ]),
         _claim7(ctx, re),
     ]
     pending = [b for b in built if isinstance(b, _Pending)]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,16 @@ def analyse(
         typer.Option("--run-config",
                      help="JSON/YAML of the workflow run's merged config, recorded in summary.json."),
     ] = None,
+    sessions: Annotated[
+        Path | None,
+        typer.Option(help="Validated training log (sessions.valid.parquet): time-varying "
+                          "exposures, tv_reinjury.parquet, tv_cox_reinjury, msm_rule, claims 4–6."),
+    ] = None,
+    policy_truth: Annotated[
+        Path | None,
+        typer.Option("--policy-truth",
+                     help="Simulator's policy_truth.csv, shown beside claim 4 as model-based."),
+    ] = None,
 ) -> None:
     """Kaplan–Meier, log-rank, Cox (Efron, stratified by site, site-clustered robust SE), PH
     check, RMST, cumulative incidence of re-injury, state occupation (multi-state), claims table
@@ -66,11 +79,17 @@ def analyse(
         tau=tau,
         conf_type=conf_type.value if conf_type else None,
     )
-    inputs = [episodes, visits, config, validation, run_config]
+    inputs = [episodes, visits, config, validation, run_config, sessions, policy_truth]
     guard_inputs(inputs, out, MANAGED_OUTPUTS)
     ep = read_validated(episodes, "episodes")
     vis = read_validated(visits, "visits") if visits is not None else None
     run_cfg = load_run_config(run_config)
+    ses = _read_sessions(sessions) if sessions is not None else None
+    truth = None
+    if policy_truth is not None:
+        import pandas as pd
+
+        truth = pd.read_csv(policy_truth)
     provenance: dict[str, object] = {"episodes_file": masked_name(episodes),
                                      "episodes_sha256": sha256_of(episodes)}
     if vis is not None and visits is not None:
@@ -84,8 +103,36 @@ def analyse(
         provenance["input"] = source
         provenance["contract_version"] = v.get("contract_version")
     log.info("analysing %s episodes (%s)", f"{len(ep):,}", "with visits" if vis is not None else "no visits")
-    result = run_analysis(ep, cfg, vis, provenance, run_config=run_cfg)
+    if ses is not None and sessions is not None:
+        provenance["sessions_file"] = masked_name(sessions)
+        provenance["sessions_sha256"] = sha256_of(sessions)
+        result = run_analysis(ep, cfg, vis, provenance, run_config=run_cfg, sessions=ses,
+                              policy_truth=truth)
+    else:
+        result = run_analysis(ep, cfg, vis, provenance, run_config=run_cfg)
     result.write(out)
     n_claims = len(result.summary["claims"])
     typer.echo(f"analysed {len(ep):,} episodes: {len(result.tables)} tables, {n_claims} claims, "
                f"{len(result.problems)} problem(s) -> {out}")
+
+
+def _read_sessions(path: Path) -> pd.DataFrame:
+    """Read a validated sessions Parquet file, refusing one without the contract's columns."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from rehab_outcomes.contract.schema import Sessions, required_columns
+    from rehab_outcomes.exceptions import InputRefusedError
+    from rehab_outcomes.provenance import masked_name
+
+    if not path.is_file():
+        raise InputRefusedError(f"{masked_name(path)} is not a file: give sessions.valid.parquet")
+    try:
+        names = pq.read_schema(path).names
+    except Exception:
+        raise InputRefusedError(f"{masked_name(path)} is not a Parquet file") from None
+    missing = [c for c in required_columns(Sessions) if c not in names]
+    if missing:
+        raise InputRefusedError(f"{masked_name(path)} is not a validated sessions file: "
+                                f"missing column(s) {', '.join(missing[:5])}")
+    return pd.read_parquet(path)

@@ -30,6 +30,7 @@ from rehab_outcomes.survival.claims import FAMILY as FAMILY_NAME
 from rehab_outcomes.survival.claims import ClaimSource, Margins, claims_to_json, evaluate_claims
 from rehab_outcomes.survival.cox import MIN_CLUSTERS, CoxPH, ci_se_rule
 from rehab_outcomes.survival.cuminc import cumulative_incidence
+from rehab_outcomes.survival.exposures import WEEKLY_COLUMNS
 from rehab_outcomes.survival.iptw import BALANCE_PAIRS_COLUMNS, SMD_THRESHOLD
 from rehab_outcomes.survival.km import KaplanMeier
 from rehab_outcomes.survival.logrank import logrank_table
@@ -37,6 +38,7 @@ from rehab_outcomes.survival.multistate import AalenJohansen
 from rehab_outcomes.survival.rmst import rmst_table
 from rehab_outcomes.survival.trajectories import OUTCOME_LABEL as PAIN_LABEL
 from rehab_outcomes.survival.trajectories import TABLES as TRAJECTORY_TABLES
+from rehab_outcomes.survival.tv_analysis import MSM_COLUMNS
 from rehab_outcomes.survival.zph import cox_zph
 
 log = logging.getLogger(__name__)
@@ -93,9 +95,18 @@ IPTW_TABLES: dict[str, list[str]] = {
 #: The pain-trajectory tables (with visits), as :mod:`~rehab_outcomes.survival.trajectories`
 #: states them.
 VISIT_TABLES: dict[str, list[str]] = dict(TRAJECTORY_TABLES)
+#: The time-varying tables (with ``--sessions`` training logs; docs/analysis.md).
+SESSION_TABLES: dict[str, list[str]] = {
+    "weekly_exposures": list(WEEKLY_COLUMNS),
+    "tv_cox_reinjury": COX_COLUMNS,
+    "msm_rule": list(MSM_COLUMNS),
+}
+#: The counting-process table of re-injury written as Parquet with ``--sessions``.
+SESSION_PARQUET = "tv_reinjury.parquet"
 #: Every file ``analyse`` may write: a run removes those of an earlier run it did not write.
 MANAGED_OUTPUTS: tuple[str, ...] = (
-    *(f"{name}.csv" for name in (*TABLES, *IPTW_TABLES, *VISIT_TABLES)),
+    *(f"{name}.csv" for name in (*TABLES, *IPTW_TABLES, *VISIT_TABLES, *SESSION_TABLES)),
+    SESSION_PARQUET,
     "summary.json",
 )
 #: Numerical failures of a fitter on degenerate data: recorded as problems of that piece.
@@ -186,6 +197,8 @@ class AnalysisResult:
     problems: list[dict[str, str]] = field(default_factory=list)
     warnings: list[dict[str, str]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Tables written as Parquet (``tv_reinjury`` with sessions); empty otherwise.
+    parquet: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """Write ``<table>.csv`` for every table and ``summary.json`` atomically; returns the paths.
@@ -197,9 +210,12 @@ class AnalysisResult:
         """
         out = Path(out_dir)
         names = [f"{name}.csv" for name in self.tables] + ["summary.json"]
+        names += [f"{name}.parquet" for name in self.parquet]
         with AtomicOutputs(out, managed=MANAGED_OUTPUTS) as tmp:
             for name, df in self.tables.items():
                 write_csv(df, tmp / f"{name}.csv", float_format="%.10g")
+            for name, df in self.parquet.items():
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
             write_json(self.summary, tmp / "summary.json", digits=10)
         return [out / name for name in names]
 
@@ -319,8 +335,15 @@ def run_analysis(
     provenance: dict[str, Any] | None = None,
     *,
     run_config: dict[str, Any] | None = None,
+    sessions: pd.DataFrame | None = None,
+    policy_truth: pd.DataFrame | None = None,
 ) -> AnalysisResult:
     """Analyse validated episodes (and optional visits) with the settings of ``config``.
+
+    With ``sessions`` (a validated training log) the time-varying tables of
+    :data:`SESSION_TABLES` and ``tv_reinjury.parquet`` are added and claims 4–6 are tested
+    (joining the Holm family); ``policy_truth`` (a simulator's ``policy_truth.csv``) is shown
+    beside claim 4 as model-based. Without sessions the analysis is unchanged.
 
     ``provenance`` (input hashes and masked names) and ``run_config`` (the merged config of the
     workflow run) are recorded in the summary as given.
@@ -399,6 +422,10 @@ def run_analysis(
     if visits is not None and len(visits):
         traj_summary = _trajectories(visits, episodes, cfg, run, t)
 
+    session_src = session_info = None
+    if sessions is not None:
+        session_src, session_info = _sessions(episodes, sessions, policy_truth, cfg, run, t, res)
+
     prefix = "iptw_" if cfg.adjust == "iptw" else ""
 
     def source(name: str) -> ClaimSource:
@@ -407,7 +434,8 @@ def run_analysis(
     claims = run("claims", lambda: evaluate_claims(
         source("cox_pain_free"), source("cox_reinjury"), source("rmst"),
         source("state_occupation"), alpha=cfg.alpha, margins=cfg.margins(),
-        visits=traj_summary is not None and traj_summary.get("fitted", False)))
+        visits=traj_summary is not None and traj_summary.get("fitted", False),
+        sessions=session_src))
     t["claims"] = claims if claims is not None else _empty(CLAIM_COLUMNS)
     family = claims[claims["family"] == FAMILY_NAME] if claims is not None else claims
 
@@ -462,7 +490,82 @@ def run_analysis(
         res.summary["iptw"] = iptw_info
     if traj_summary is not None:
         res.summary["trajectories"] = traj_summary
+    if session_info is not None:
+        res.summary["sessions"] = session_info
+        res.summary["estimands"].update(session_info["estimands"])
     return res
+
+
+def _policy_note(truth: pd.DataFrame | None) -> tuple[str, dict[str, Any] | None]:
+    """The model-based policy contrast shown beside claim 4 (simulated data only)."""
+    if truth is None or "policy" not in truth.columns:
+        return "", None
+    rows = truth.set_index("policy")
+    off = [p for p in rows.index if str(p) == "next-day rule off"]
+    nat = [p for p in rows.index if str(p).startswith("natural course")]
+    if not off:
+        return "", None
+    r = rows.loc[off[0]]
+    out = {"contrast": "next-day rule off vs reference (rule followed), re-injury among the "
+                       "pain-free, marginal Cox HR (policy simulation, common random numbers)",
+           "reinjury_log_hr": float(r["reinjury_log_hr"]),
+           "reinjury_log_hr_mc_se": float(r["reinjury_log_hr_mc_se"])}
+    if nat:
+        out["natural_course_reinjury_log_hr"] = float(rows.loc[nat[0], "reinjury_log_hr"])
+    note = (f" Model-based (policy simulation, not observational): turning the next-day rule "
+            f"off gives a re-injury HR of {_fmt_hr(out['reinjury_log_hr'])} against following "
+            "the rule.")
+    return note, out
+
+
+def _fmt_hr(log_hr: float) -> str:
+    return f"{np.exp(log_hr):.2f}"
+
+
+def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFrame | None,
+              cfg: AnalysisConfig, run: _Runner, t: dict[str, pd.DataFrame],
+              res: AnalysisResult) -> tuple[ClaimSource | Any, dict[str, Any]]:
+    """Weekly exposures, the counting-process table, naive time-varying Cox and the MSM."""
+    from rehab_outcomes.survival import tv_analysis as tv
+    from rehab_outcomes.survival.claims import SessionSources
+    from rehab_outcomes.survival.exposures import weekly_exposures
+
+    weekly = run("weekly_exposures", lambda: weekly_exposures(sessions, episodes))
+    t["weekly_exposures"] = weekly if weekly is not None else _empty(SESSION_TABLES["weekly_exposures"])
+    counting = run("tv_reinjury", lambda: tv.reinjury_counting_table(episodes, weekly)
+                   ) if weekly is not None else None
+    if counting is not None:
+        res.parquet["tv_reinjury"] = counting
+    fit = run("tv_cox_reinjury", lambda: tv.naive_tv_cox(
+        counting, alpha=cfg.alpha, min_clusters=cfg.min_clusters)) if counting is not None else None
+    t["tv_cox_reinjury"] = _cox_table(fit) if fit is not None else _empty(COX_COLUMNS)
+    msm = run("msm_rule", lambda: tv.msm_rule(episodes, weekly, counting, alpha=cfg.alpha)
+              ) if counting is not None else None
+    t["msm_rule"] = msm[0] if msm is not None else _empty(SESSION_TABLES["msm_rule"])
+    note, truth_info = _policy_note(truth)
+    estimands = {
+        "tv_cox_reinjury": ("conditional hazard ratios of re-injury per unit of each weekly "
+                            "exposure lagged one week (run change per 10 min, strength sessions, "
+                            "cadence change per 5 spm, rule breaks so far), time-varying Cox, "
+                            "stratified by site, robust SE by episode; population: episodes that "
+                            "became pain-free (clock from the pain-free date); observational"),
+        "msm_rule": ("marginal structural model: hazard ratio of re-injury per rule-breaking "
+                     "step up so far (lagged one week), weighted Cox with stabilised inverse "
+                     "probability of adherence weights (truncated at the 1st/99th percentiles) "
+                     "and the numerator's baseline covariates, robust SE by episode; population: "
+                     "strength + graded running episodes that became pain-free; observational"),
+    }
+    info: dict[str, Any] = {
+        "n_sessions": int(len(sessions)),
+        "weeks": int(len(weekly)) if weekly is not None else 0,
+        "counting_rows": int(len(counting)) if counting is not None else 0,
+        "primary_load_exposure": "run_change (week-to-week change in running minutes)",
+        "msm": msm[1] if msm is not None else None,
+        "policy_truth": truth_info,
+        "estimands": estimands,
+    }
+    src = SessionSources(t["msm_rule"], t["tv_cox_reinjury"], estimands, note)
+    return src, info
 
 
 def _balance_pairs(pm: Any, pain_free: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,210 @@
+"""Time-varying analysis of training logs: re-injury after the pain-free date by week.
+
+- :func:`reinjury_counting_table`: counting-process rows ``(start, stop]`` per episode and week
+  from the pain-free date (weeks since the pain-free date), with the weekly exposures of
+  :func:`~rehab_outcomes.survival.exposures.weekly_exposures` **lagged by one week** (the row
+  for the interval starting in calendar week ``k`` carries the exposures of week ``k - 1``)
+  and the cumulative rule breaks through week ``k - 1`` (from the first visit).
+- :func:`naive_tv_cox`: Cox model of re-injury on the lagged exposures, stratified by site and
+  clustered by episode (table ``tv_cox_reinjury``).
+- :func:`msm_rule`: the effect of rule breaking on re-injury, naive time-varying Cox beside a
+  marginal structural model (table ``msm_rule``).
+
+**The MSM.** Restricted to the arm whose programme has the pain rule (strength + graded running;
+the other arms have no rule to break). Each week at risk of a rule break (a run after a rule
+signal, ``at_risk_break``) is a decision: ``A_k = 1`` if a rule-breaking step up was made.
+Denominator: pooled logistic model of ``A_k`` on week, the previous week's highest pain during,
+run minutes and their change (past pain and load) and the baseline covariates; numerator: week
+and the baseline covariates only. Stabilised weights (cumulative products over each episode's
+weeks from the first visit) are truncated at the 1st and 99th percentiles
+(:data:`~rehab_outcomes.survival.msm.DEFAULT_TRUNCATION`); the row of interval ``k`` gets the
+weight through week ``k - 1``, matching the lagged exposure. The weighted Cox model of re-injury
+(clock from the pain-free date, robust SE by episode) includes the numerator's baseline
+covariates, as the stabilised weights require. The outcome is **re-injury**, because the policy
+truth reports the re-injury hazard ratio among the pain-free of each policy against the
+reference (``reinjury_log_hr``); note that the MSM's per-break HR is not the same contrast as a
+regime contrast ("next-day rule off" vs the reference), see docs/analysis.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from rehab_outcomes.contract.outcomes import derive_outcomes
+from rehab_outcomes.exceptions import AnalysisError
+from rehab_outcomes.survival.cox import CoxPH
+from rehab_outcomes.survival.msm import DEFAULT_TRUNCATION, PooledLogistic, stabilized_weights
+
+GRADED_ARM: Final = "strength_graded_running"
+#: Lagged time-varying exposures of the naive Cox model (run change per 10 minutes).
+TV_TERMS: Final = ("run_change_10", "strength_sessions", "cadence_change_5", "cum_rule_breaks")
+BASELINE: Final = ("age_years", "weekly_km_before_injury", "baseline_pain_nrs")
+COUNTING_COLUMNS: Final = [
+    "episode_id", "site", "arm", "start", "stop", "event", "week", "run_minutes", "run_change",
+    "run_change_10", "acute_load", "chronic_load", "acwr_uncoupled", "strength_sessions",
+    "cadence_change", "cadence_change_5", "rule_breaks", "cum_rule_breaks", "any_rule_break",
+    *BASELINE,
+]
+MSM_COLUMNS: Final = ["model", "term", "coef", "se", "hr", "lower", "upper", "p"]
+
+
+def _lagged(weekly: pd.DataFrame) -> pd.DataFrame:
+    """Weekly exposures shifted so that week ``k`` carries week ``k - 1``'s, plus cumulative breaks."""
+    w = weekly.sort_values(["episode_id", "week"]).copy()
+    w["cum_rule_breaks"] = w.groupby("episode_id")["rule_breaks"].cumsum()
+    cols = ["run_minutes", "run_change", "acute_load", "chronic_load", "acwr_uncoupled",
+            "strength_sessions", "cadence_change", "rule_breaks", "cum_rule_breaks"]
+    lag = w[["episode_id", "week", *cols]].copy()
+    lag["week"] = lag["week"] + 1
+    return lag
+
+
+def reinjury_counting_table(episodes: pd.DataFrame, weekly: pd.DataFrame) -> pd.DataFrame:
+    """Counting-process rows of re-injury after the pain-free date, with lagged exposures.
+
+    Parameters
+    ----------
+    episodes
+        Validated episodes (outcomes are derived here).
+    weekly
+        :func:`~rehab_outcomes.survival.exposures.weekly_exposures` of the same episodes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COUNTING_COLUMNS`: ``start``/``stop`` in weeks since the pain-free date,
+        ``week`` the calendar week (from the first visit) in which the interval starts, and the
+        exposures of week ``week - 1`` (zero minutes and no breaks before the first week).
+    """
+    df = derive_outcomes(episodes)
+    pf = df[(df["pain_free_event"] == 1) & df["reinjury_weeks"].notna()].copy()
+    pf = pf[pf["reinjury_weeks"] > 0]
+    if pf.empty:
+        raise AnalysisError("no episode with a pain-free date and follow-up after it")
+    t_end = pf["reinjury_weeks"].to_numpy(float)
+    n_rows = np.ceil(t_end).astype(int)
+    rep = np.repeat(np.arange(len(pf)), n_rows)
+    j = np.concatenate([np.arange(k) for k in n_rows])
+    start = j.astype(float)
+    stop = np.minimum(start + 1, t_end[rep])
+    ev = pf["reinjury_event"].to_numpy(float)[rep]
+    event = ((ev == 1) & (stop >= t_end[rep])).astype(int)
+    pf_weeks = pf["pain_free_weeks"].to_numpy(float)[rep]
+    out = pd.DataFrame({"episode_id": pf["episode_id"].to_numpy()[rep],
+                        "start": start, "stop": stop, "event": event,
+                        "week": np.floor(pf_weeks + start + 1e-9).astype(int)})
+    for c in ("site", "arm", *BASELINE):
+        out[c] = pf[c].to_numpy()[rep]
+    out = out.merge(_lagged(weekly), on=["episode_id", "week"], how="left")
+    zero = ["run_minutes", "run_change", "strength_sessions", "rule_breaks"]
+    out[zero] = out[zero].fillna(0)
+    out["cum_rule_breaks"] = out.groupby("episode_id")["cum_rule_breaks"].ffill().fillna(0)
+    out["run_change_10"] = out["run_change"] / 10.0
+    out["cadence_change_5"] = out["cadence_change"] / 5.0
+    out["any_rule_break"] = (out["cum_rule_breaks"] > 0).astype(int)
+    return out[COUNTING_COLUMNS].reset_index(drop=True)
+
+
+def naive_tv_cox(counting: pd.DataFrame, terms: Sequence[str] = TV_TERMS,
+                 strata_col: str | None = "site", alpha: float = 0.05,
+                 min_clusters: int = 30) -> CoxPH:
+    """Time-varying Cox model of re-injury on the lagged exposures (Efron ties, robust SE by
+    episode; rows with a missing exposure, e.g. no cadence yet, are dropped)."""
+    strata = strata_col if strata_col and counting[strata_col].nunique() > 1 else None
+    return CoxPH(alpha=alpha, min_clusters=min_clusters).fit(
+        counting, duration_col="stop", event_col="event", covariates=tuple(terms),
+        entry_col="start", strata_col=strata, cluster_col="episode_id", group_col=None,
+        outcome="reinjury")
+
+
+def adherence_weights(episodes: pd.DataFrame, weekly: pd.DataFrame,
+                      truncate: tuple[float, float] | None = DEFAULT_TRUNCATION
+                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Stabilised inverse probability of adherence weights per episode-week (graded arm).
+
+    Returns
+    -------
+    tuple
+        The weekly rows with ``sw`` (weight through that week), and a summary of the models.
+    """
+    ep = episodes[episodes["arm"] == GRADED_ARM]
+    w = weekly[weekly["episode_id"].isin(ep["episode_id"])].sort_values(["episode_id", "week"]).copy()
+    if w.empty:
+        raise AnalysisError(f"no logged weeks in the {GRADED_ARM} arm")
+    g = w.groupby("episode_id")
+    w["prev_pain"] = g["pain_during_max"].shift().fillna(-1.0)
+    w["prev_no_pain"] = (w["prev_pain"] < 0).astype(float)
+    w["prev_pain"] = w["prev_pain"].clip(lower=0)
+    w["prev_minutes"] = g["run_minutes"].shift().fillna(0.0)
+    w["prev_change"] = g["run_change"].shift().fillna(0.0)
+    w["a"] = (w["rule_breaks"] > 0).astype(int)
+    w = w.merge(ep[["episode_id", *BASELINE]], on="episode_id", how="left")
+    base = ["week", *BASELINE]
+    den_terms = [*base, "pain_during_max", "prev_pain", "prev_no_pain", "prev_minutes", "prev_change"]
+    w["pain_during_max"] = w["pain_during_max"].fillna(0.0)
+    risk = w[w["at_risk_break"]]
+    num = PooledLogistic().fit(risk, "a", base)
+    den = PooledLogistic().fit(risk, "a", den_terms)
+    sw = stabilized_weights(w, "episode_id", "week", "a", num, den,
+                            at_risk_col="at_risk_break", truncate=truncate)
+    w["sw"] = sw.to_numpy()
+    info = {"weeks_at_risk": int(len(risk)), "breaks": int(risk["a"].sum()),
+            "numerator": base, "denominator": den_terms,
+            "truncation_percentiles": list(truncate) if truncate else None,
+            "truncation_bounds": [sw.attrs["lower"], sw.attrs["upper"]],
+            "n_truncated": sw.attrs["n_truncated"],
+            "mean_untruncated_weight": sw.attrs["mean_untruncated"]}
+    return w[["episode_id", "week", "sw"]], info
+
+
+def _rows(fit: CoxPH, model: str, terms: Sequence[str]) -> pd.DataFrame:
+    s = fit.summary.set_index("term")
+    se_col = "robust_se" if fit.ci_se_ == "robust" else "se"
+    out = pd.DataFrame({"model": model, "term": list(terms),
+                        "coef": [float(s.loc[t, "coef"]) for t in terms],
+                        "se": [float(s.loc[t, se_col]) for t in terms],
+                        "hr": [float(s.loc[t, "hr"]) for t in terms],
+                        "lower": [float(s.loc[t, "hr_lower"]) for t in terms],
+                        "upper": [float(s.loc[t, "hr_upper"]) for t in terms],
+                        "p": [float(s.loc[t, "p"]) for t in terms]})
+    return out[MSM_COLUMNS]
+
+
+def msm_rule(episodes: pd.DataFrame, weekly: pd.DataFrame, counting: pd.DataFrame,
+             exposure: str = "cum_rule_breaks", alpha: float = 0.05,
+             truncate: tuple[float, float] | None = DEFAULT_TRUNCATION
+             ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Naive and MSM hazard ratios of re-injury for rule breaking (graded arm).
+
+    Parameters
+    ----------
+    episodes, weekly, counting
+        Validated episodes, their weekly exposures and :func:`reinjury_counting_table`.
+    exposure
+        ``cum_rule_breaks`` (per rule break so far, lagged one week) or ``any_rule_break``.
+
+    Returns
+    -------
+    tuple
+        The ``msm_rule`` table (:data:`MSM_COLUMNS`: rows ``naive`` and ``msm``) and a summary.
+    """
+    sw, info = adherence_weights(episodes, weekly, truncate)
+    cp = counting[counting["arm"] == GRADED_ARM].copy()
+    lagged = sw.assign(week=sw["week"] + 1)
+    cp = cp.merge(lagged, on=["episode_id", "week"], how="left")
+    cp["sw"] = cp.groupby("episode_id")["sw"].ffill().fillna(1.0)
+    terms = (exposure, *BASELINE)
+    fit_args = dict(duration_col="stop", event_col="event", covariates=terms, entry_col="start",
+                    cluster_col="episode_id", group_col=None, outcome="reinjury")
+    naive = CoxPH(alpha=alpha, min_clusters=30).fit(cp, **fit_args)
+    msm = CoxPH(alpha=alpha, min_clusters=30).fit(cp, weights_col="sw", **fit_args)
+    table = pd.concat([_rows(naive, "naive", [exposure]), _rows(msm, "msm", [exposure])],
+                      ignore_index=True)
+    info.update({"episodes": int(cp["episode_id"].nunique()), "events": int(cp["event"].sum()),
+                 "exposure": exposure, "outcome": "re-injury, clock from the pain-free date",
+                 "arm": GRADED_ARM})
+    return table, info
