@@ -322,7 +322,8 @@ def funnel_chart(ident: str, title: str, desc: str, target: float,
                                      f'<rect x="{_f(x0)}" y="{_f(y1)}" width="{_f(x1 - x0)}" '
                                      f'height="{_f(y0 - y1)}"/></clipPath>')]
         body += _y_axis(y, x0, x1, yt, _pct, layout)
-        body += _x_axis(x, y0, xt, lambda v: f"{v:,.0f}", x_label, layout, x0, x1)
+        label = x_label if layout.name == "wide" else x_label.split(" (")[0]
+        body += _x_axis(x, y0, xt, lambda v: f"{v:,.0f}", label, layout, x0, x1)
         body.append(el("text", {"x": _f(12), "y": _f((y0 + y1) / 2), "class": "axis",
                                 "text-anchor": "middle",
                                 "transform": f"rotate(-90 12 {_f((y0 + y1) / 2)})"}, y_label))
