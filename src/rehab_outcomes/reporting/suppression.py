@@ -379,7 +379,7 @@ class CountSystem:
         if not cands:
             return None
         width = finding.upper - finding.lower
-        best: tuple[tuple[float, float], Hashable] | None = None
+        best: tuple[tuple[float, int], Hashable] | None = None
         for c in cands[:12]:
             trial = dict(status)
             trial[c] = self._hidden_status(c)
@@ -388,7 +388,7 @@ class CountSystem:
             gain = (hi - lo) - width
             if gain <= 1e-9:
                 continue
-            rank = (self.cost.get(c, 0.0) / min(gain, self.threshold), -gain)
+            rank = (self.cost.get(c, 0.0) / min(gain, self.threshold), self.values[c])
             if best is None or rank < best[0]:
                 best = (rank, c)
         return best[1] if best is not None else cands[0]  # same family, cheapest first
