@@ -340,3 +340,29 @@ def test_random_small_cohorts_pass_the_auditor(tmp_path_factory: pytest.TempPath
              if r["figure"] == "Episodes"}
     true = {s: [sum(site_arms[s]), *site_arms[s]] for s in table}
     assert_protected(table, [cards[a] for a in arms_label], cards["All treatments"], true, 11)
+
+
+def test_a_page_that_fails_the_audit_is_not_written(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """If protection left a count recoverable, the build raises and the old pages stay."""
+    from rehab_outcomes.reporting import suppression
+    from rehab_outcomes.reporting.suppression import DisclosureError
+
+    cohort = make_attack_cohort()
+    folder = tmp_path / "dash"
+    build_dashboard(cohort, make_validation(len(cohort)), folder, analysis=None,
+                    provenance=provenance())
+    before = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    def primary_only(self: CountSystem, max_rounds: int = 0) -> dict:
+        status = self._primary()  # no complementary suppression: the 11/0/1 site leaks
+        self._propagate(status)
+        self.status = status
+        return dict(status)
+
+    monkeypatch.setattr(suppression.CountSystem, "protect", primary_only)
+    with pytest.raises(DisclosureError, match="not written"):
+        build_dashboard(cohort, make_validation(len(cohort)), folder, analysis=None,
+                        provenance=provenance("2025-07-01"))
+    after = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert after == before
