@@ -210,6 +210,9 @@ def data_context(run_config: Mapping[str, Any] | None, analysis_config: Mapping[
     adjusted = (f"The hazard ratios are adjusted for {_words([_COVARIATE_WORDS.get(c, c.replace('_', ' ')) for c in covs])} "
                 "in a Cox model" if covs else "The hazard ratios are not adjusted for any patient "
                 "characteristic")
+    strata = analysis_config.get("strata")
+    if isinstance(strata, str) and strata:
+        adjusted += f" stratified by {_COVARIATE_WORDS.get(strata, strata.replace('_', ' '))}"
     if analysis_config.get("adjust") == "iptw":
         pcovs = analysis_config.get("propensity_covariates") or []
         adjusted += (", and the analysis adds inverse-probability-of-treatment weighted estimates "
