@@ -112,7 +112,8 @@ def _refuse_duplicate_names(names: list[str], shown: str) -> None:
 
 def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
     """Read a Parquet file: text columns as Arrow strings (missing-value words as missing, as in
-    CSV), dates and timestamps as ISO text (so any year is parsed, and quarantined, per cell)."""
+    CSV); dates and timestamps stay typed when every one lies in 1900-2261, otherwise they are
+    read as ISO text so that each out-of-range cell is quarantined, not the whole file."""
     pf = pq.ParquetFile(path)
     names = [str(n).strip() for n in pf.schema_arrow.names]
     _refuse_duplicate_names(names, shown)
@@ -130,21 +131,38 @@ def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
                 f"{shown}: column '{mask(field.name)}' holds {kind} values; every column must hold "
                 "plain text, numbers or dates"
             )
-        if pa.types.is_date(t):
-            arr = pc.strftime(arr, format="%Y-%m-%d")
-        elif pa.types.is_timestamp(t):
-            if t.tz is not None:
+        if pa.types.is_date(t) or pa.types.is_timestamp(t):
+            if pa.types.is_timestamp(t) and t.tz is not None:
                 arr = pc.local_timestamp(arr)
-            midnight = pc.and_(pc.and_(pc.equal(pc.hour(arr), 0), pc.equal(pc.minute(arr), 0)),
-                               pc.and_(pc.equal(pc.second(arr), 0), pc.equal(pc.subsecond(arr), 0)))
-            arr = pc.if_else(midnight, pc.strftime(arr, format="%Y-%m-%d"),
-                             pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S"))
+            if not _dates_in_range(arr):
+                arr = _dates_as_text(arr)  # parsed, and quarantined, cell by cell
         elif pa.types.is_string(t) or pa.types.is_large_string(t):
             arr = pc.if_else(pc.is_in(arr, value_set=pa.array(list(NA_STRINGS))), None, arr)
         columns[f"__{i}"] = arr
-    out = pa.table(columns).to_pandas(types_mapper=_string_mapper)
+    out = pa.table(columns).to_pandas(types_mapper=_string_mapper, date_as_object=False)
     out.columns = list(table.schema.names)
     return out
+
+
+def _dates_in_range(arr: pa.ChunkedArray) -> bool:
+    """True if every date lies where pandas can hold it as a date (1900 to 2261); such columns
+    stay typed dates, the others are read as text so each bad cell is quarantined."""
+    if arr.null_count == len(arr):
+        return True
+    days = pc.cast(arr, pa.date32()) if pa.types.is_timestamp(arr.type) else arr
+    mm = pc.min_max(days)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    return lo >= _dt.date(1900, 1, 1) and hi <= _dt.date(2261, 12, 31)
+
+
+def _dates_as_text(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """ISO text of dates and timestamps (a time of day kept, so it fails the date rule)."""
+    if pa.types.is_date(arr.type):
+        return pc.strftime(arr, format="%Y-%m-%d")
+    midnight = pc.and_(pc.and_(pc.equal(pc.hour(arr), 0), pc.equal(pc.minute(arr), 0)),
+                       pc.and_(pc.equal(pc.second(arr), 0), pc.equal(pc.subsecond(arr), 0)))
+    return pc.if_else(midnight, pc.strftime(arr, format="%Y-%m-%d"),
+                      pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S"))
 
 
 def _read_csv(path: Path, shown: str) -> pd.DataFrame:
