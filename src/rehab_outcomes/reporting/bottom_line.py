@@ -226,9 +226,11 @@ def data_context(run_config: Mapping[str, Any] | None, analysis_config: Mapping[
                      if isinstance(sim.get("n"), int) else "")
                   + ", not real patients.")
     if design == "randomised":
-        caveat = ("Treatments were assigned at random, so differences between them are due to "
-                  "the treatments or to chance; the 95 % intervals show how large chance can be. "
-                  + adjusted)
+        caveat = ("Treatments were assigned at random, so differences in getting back to "
+                  "pain-free running are due to the treatments or to chance; the 95 % intervals "
+                  "show how large chance can be. Re-injury is compared among runners who got "
+                  "back, a group formed after treatment, so that comparison is no longer a "
+                  "randomised one. " + adjusted)
     elif source == "records":
         caveat = ("These are clinic records: patients and clinicians chose the treatment, so "
                   "differences can partly reflect who received which treatment. " + adjusted
