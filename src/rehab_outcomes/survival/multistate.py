@@ -218,11 +218,47 @@ def _aj_curve(
     p0 = p.copy()
     se0 = np.sqrt(((wtp[:, None] * u) ** 2).sum(axis=0))
 
+    # People who entered their current state at the same time, from the same earlier history,
+    # share one influence row u (every update is the same for all of them), so u is kept per
+    # such class ("cu", with the sum of squared weights "cw2" of its members at risk): the cost
+    # is O(classes x times), not O(people x times). People whose follow-up has ended only
+    # change by u <- u @ hmat; their part of the variance is one Gram matrix, updated as
+    # hmat' G hmat. The result equals the per-person recursion of R's survfitci.c exactly.
+    n_max = 4 * (len(np.unique(etime)) + ns_ + 2) + ns_
+    cu = np.zeros((n_max, ns_))
+    cw2 = np.zeros(n_max)
+    cstate_of = np.zeros(n_max, dtype=np.intp)
+    init_u = u[pid[at0]] if at0.any() else np.zeros((0, ns_))
+    for st in range(ns_):  # classes 0..ns_-1: people at risk at the first transition, by state
+        cstate_of[st] = st
+        mine = np.flatnonzero(from_s[at0] == st)
+        if mine.size:
+            cu[st] = init_u[mine[0]]
+    n_cls = ns_
+    cls = np.full(n_person, -1, dtype=np.intp)
+    in_at0 = np.zeros(n_person, dtype=bool)
+    in_at0[pid[at0]] = True
+    new_class_at: dict[tuple[float, int], int] = {}
+    gram = np.zeros((ns_, ns_))
+
+    def _grow(need: int) -> None:
+        nonlocal cu, cw2, cstate_of, n_max
+        if need <= n_max:
+            return
+        extra = max(need, 2 * n_max) - n_max
+        cu = np.vstack([cu, np.zeros((extra, ns_))])
+        cw2 = np.concatenate([cw2, np.zeros(extra)])
+        cstate_of = np.concatenate([cstate_of, np.zeros(extra, dtype=np.intp)])
+        n_max += extra
+
     by_entry = np.argsort(entry, kind="mergesort")
+    entry_sorted = entry[by_entry]
     by_stop = np.argsort(etime, kind="mergesort")
     stops = etime[by_stop]
     utimes = np.unique(stops)
     bounds = np.searchsorted(stops, utimes, side="right")
+    last_stop = np.zeros(n_person)
+    np.maximum.at(last_stop, pid, etime)
     atrisk = np.zeros(n_person, dtype=bool)
     ws = np.zeros(ns_)
     nrisk = np.zeros(ns_, dtype=np.int64)
@@ -230,14 +266,36 @@ def _aj_curve(
     eptr = 0
     lo = 0
     for ctime, hi in zip(utimes, bounds, strict=True):
-        while eptr < entry.size and entry[by_entry[eptr]] < ctime:
-            k = by_entry[eptr]
-            person = pid[k]
-            ws[cstate[person]] += wt[k]
-            nrisk[cstate[person]] += 1
-            wtp[person] = wt[k]
-            atrisk[person] = True
-            eptr += 1
+        e_hi = int(np.searchsorted(entry_sorted, ctime, side="left"))
+        if e_hi > eptr:  # rows entering the risk set before this time
+            ks = by_entry[eptr:e_hi]
+            persons = pid[ks]
+            st = cstate[persons]
+            np.add.at(ws, st, wt[ks])
+            np.add.at(nrisk, st, 1)
+            fresh = cls[persons] < 0
+            if fresh.any():  # first rows: the class of those at risk at the start, or a new one
+                fp, fk = persons[fresh], ks[fresh]
+                start = in_at0[fp]
+                cls[fp[start]] = cstate[fp[start]]
+                late, lk = fp[~start], fk[~start]
+                for key in sorted({(float(entry[k]), int(cstate[q])) for q, k in zip(late, lk, strict=True)}):
+                    if key not in new_class_at:
+                        _grow(n_cls + 1)
+                        cstate_of[n_cls] = key[1]
+                        new_class_at[key] = n_cls
+                        n_cls += 1
+                if late.size:
+                    cls[late] = [new_class_at[(float(entry[k]), int(cstate[q]))]
+                                 for q, k in zip(late, lk, strict=True)]
+                np.add.at(cw2, cls[fp], wt[fk] ** 2)
+            again = ~fresh
+            if again.any():
+                ap, ak = persons[again], ks[again]
+                np.add.at(cw2, cls[ap], wt[ak] ** 2 - wtp[ap] ** 2)
+            wtp[persons] = wt[ks]
+            atrisk[persons] = True
+            eptr = e_hi
         rows = by_stop[lo:hi]
         mv = rows[moved[rows]]
         if mv.size:
@@ -247,31 +305,55 @@ def _aj_curve(
             occupied = nrisk > 0
             hmat[occupied] /= ws[occupied, None]
             hmat[np.diag_indices(ns_)] = np.where(occupied, 1.0 - hmat.sum(axis=1), 1.0)
-            u = u @ hmat
-            who = np.flatnonzero(atrisk)
-            old = cstate[who]
-            dest = old.copy()
-            dest_of = np.full(n_person, -1, dtype=np.intp)
-            dest_of[pid[mv]] = new_m
-            jump = dest_of[who] >= 0
-            dest[jump] = dest_of[who][jump]
-            step = p[old] / ws[old]  # everyone at risk is in an occupied state
-            u[who] -= hmat[old] * step[:, None]
-            np.add.at(u, (who, dest), step)
+            step_of = np.where(occupied, p / np.where(occupied, ws, 1.0), 0.0)
+            act = slice(0, n_cls)
+            sc = cstate_of[act]
+            # every class member at risk: u <- u hmat - hmat[s] step_s + step_s e_s
+            cu[act] = cu[act] @ hmat - hmat[sc] * step_of[sc][:, None]
+            cu[np.arange(n_cls), sc] += step_of[sc]
+            gram = hmat.T @ gram @ hmat
+            # movers: a new class per (class, destination), u differing by step_s (e_d - e_s)
+            movers = pid[mv]
+            src = cls[movers]
+            keys = src * ns_ + new_m
+            ukeys, inv = np.unique(keys, return_inverse=True)
+            _grow(n_cls + len(ukeys))
+            for j, key in enumerate(ukeys):
+                c_src, d = divmod(int(key), ns_)
+                c = n_cls
+                n_cls += 1
+                s_src = cstate_of[c_src]
+                cu[c] = cu[c_src]
+                cu[c, s_src] -= step_of[s_src]
+                cu[c, d] += step_of[s_src]
+                cstate_of[c] = d
+                who = movers[inv == j]
+                w2 = float((wtp[who] ** 2).sum())
+                cw2[c_src] -= w2
+                cw2[c] += w2
+                cls[who] = c
             out_nr.append(nrisk.copy())
             out_ne.append(np.bincount(new_m, minlength=ns_))
             p = p @ hmat
             out_t.append(ctime)
             out_p.append(p.copy())
-            out_se.append(np.sqrt(((wtp[:, None] * u) ** 2).sum(axis=0)))
+            var = (cw2[:n_cls, None] * cu[:n_cls] ** 2).sum(axis=0) + np.diag(gram)
+            out_se.append(np.sqrt(np.maximum(var, 0.0)))
         # the rows ending now leave the risk set; transitions update the person's state
-        for k in rows:
-            person = pid[k]
-            ws[cstate[person]] -= wt[k]
-            nrisk[cstate[person]] -= 1
-            if moved[k]:
-                cstate[person] = to_s[k]
-            atrisk[person] = False
+        persons = pid[rows]
+        np.subtract.at(ws, cstate[persons], wt[rows])
+        np.subtract.at(nrisk, cstate[persons], 1)
+        jumped = moved[rows]
+        cstate[persons[jumped]] = to_s[rows[jumped]]
+        atrisk[persons] = False
+        gone = pid[rows]
+        gone = np.unique(gone[last_stop[gone] <= ctime])
+        if gone.size:  # follow-up over: from their class into the Gram matrix
+            w2 = wtp[gone] ** 2
+            np.subtract.at(cw2, cls[gone], w2)
+            per = np.bincount(cls[gone], weights=w2, minlength=n_cls)
+            used = np.flatnonzero(per)
+            gram += (cu[used] * per[used, None]).T @ cu[used]
         lo = hi
     shape = (len(out_t), ns_)
     return {
