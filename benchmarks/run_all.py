@@ -28,6 +28,8 @@ PLAN: dict[str, tuple[list[str], list[str]]] = {
     "bench_cox": (["--full", "--repeat", "3"], ["--sizes", "10000", "--repeat", "1"]),
     "bench_scaling": ([], ["--sizes", "10000", "100000"]),
     "bench_power": ([], ["--trials", "1000"]),
+    "bench_dashboard": (["--sizes", "1000000"], ["--sizes", "100000"]),
+    "bench_loadcap": (["--n", "100000"], ["--n", "10000"]),
 }
 #: Scripts maintained elsewhere: options their ``--help`` does not list are dropped.
 CHECK_OPTIONS = {"bench_power"}
