@@ -97,6 +97,41 @@ def _at_risk(times: np.ndarray, n_at_risk: np.ndarray, at: np.ndarray) -> np.nda
     return np.where(inside, n_at_risk[np.minimum(idx, times.size - 1)], 0).astype(int)
 
 
+#: Tick steps in weeks tried for the time axis, shortest first.
+TICK_STEPS: Final = (1, 2, 4, 8, 13, 26, 52, 104)
+
+
+def choose_ticks(t_max: float, preferred: Sequence[float] = DEFAULT_AT_RISK_TIMES,
+                 label_chars: int = 4, axis_inches: float = 4.8,
+                 font_pt: float = 9.0) -> np.ndarray:
+    """Times of the x ticks (and of the at-risk numbers under them) that cover the follow-up
+    and leave room for every number: ``preferred`` ticks when they fit and reach the end of
+    follow-up, otherwise equally spaced ticks of the shortest step that fits.
+
+    >>> choose_ticks(52.0, label_chars=3).tolist()
+    [0.0, 4.0, 8.0, 12.0, 26.0, 52.0]
+    >>> choose_ticks(52.0, label_chars=5).tolist()  # 0, 4, 8 would overlap
+    [0.0, 8.0, 16.0, 24.0, 32.0, 40.0, 48.0]
+    >>> choose_ticks(104.0, label_chars=5).tolist()
+    [0.0, 13.0, 26.0, 39.0, 52.0, 65.0, 78.0, 91.0, 104.0]
+    """
+    right = max(float(t_max), 1.0)
+    # a label needs about 0.6 em per digit plus a gap of one em between labels
+    room = (0.6 * label_chars + 1.0) * font_pt / 72.0
+    min_gap = right * room / axis_inches
+
+    def fits(ticks: np.ndarray) -> bool:
+        return len(ticks) < 2 or bool(np.min(np.diff(ticks)) >= min_gap)
+
+    pref = np.array(sorted({0.0, *(float(t) for t in preferred if 0 <= t <= right)}))
+    if fits(pref) and pref[-1] >= 0.75 * right:
+        return pref
+    for step in TICK_STEPS:
+        if step >= min_gap:
+            return np.arange(0.0, right + 1e-9, float(step))
+    return np.array([0.0, right])
+
+
 def _step_figure(
     table: pd.DataFrame,
     value: str,
@@ -110,7 +145,8 @@ def _step_figure(
     arms = _order_arms(table["arm"].unique())
     styles = _styles(arms)
     t_max = float(table["time"].max())
-    ticks = np.array(sorted({0.0, *(float(t) for t in at_risk_times if 0 <= t <= t_max)}))
+    widest = len(f"{int(table['n_at_risk'].max()):d}") if len(table) else 1
+    ticks = choose_ticks(t_max, at_risk_times, label_chars=widest)
     fig = _new_figure((7.5, 4.6 + 0.3 * len(arms)))
     gs = fig.add_gridspec(2, 1, height_ratios=[4.0, 0.45 + 0.3 * len(arms)])
     ax = fig.add_subplot(gs[0])
