@@ -25,7 +25,7 @@ run: .venv
 # when an output of the run is newer than it.
 report: .venv
 	@out="$$($(BIN)/rehab-outcomes --quiet config get outdir --config "$(CONFIG)")" && \
-	if [ -f "$$out/report.html" ] && [ -z "$$(find "$$out/config" "$$out/analyse" \
+	if [ -f "$$out/report.html" ] && [ -z "$$(find "$$out/config" "$$out/analyse" "$$out/report" \
 	    "$$out/figures" "$$out/dashboard" -newer "$$out/report.html" -print -quit 2>/dev/null)" ]; \
 	then echo "$$out/report.html is up to date"; \
 	else $(BIN)/snakemake --configfile "$(CONFIG)" --report "$$out/report.html"; fi

@@ -71,6 +71,16 @@ def test_clinic_spreadsheet_through_the_whole_workflow(tmp_path: Path) -> None:
     assert summary["run_config"]["source"] == "records"
     assert (out / "dashboard/index.html").exists() and (out / "figures/km_pain_free.png").exists()
 
+    # the report's landing page: the bottom line and the claims table
+    landing = (out / "report/workflow.rst").read_text()
+    assert "**The bottom line**" in landing and ".. list-table::" in landing
+    r = subprocess.run([SNAKEMAKE, "--configfile", "my-clinic/config.yaml", "--report",
+                        "results/my-clinic/report.html"], cwd=work, capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    html = (out / "report.html").read_text(encoding="utf-8", errors="replace")
+    assert "The bottom line" in html and "Which treatment got runners back" in html
+
 
 @pytest.mark.slow
 def test_a_wrong_mapping_stops_the_workflow_at_validate_saying_why(tmp_path: Path) -> None:

@@ -144,6 +144,7 @@ def _register() -> None:
     from rehab_outcomes.planning.command import power, power_gather
     from rehab_outcomes.reporting.dashboard_command import dashboard
     from rehab_outcomes.reporting.figures_command import figures
+    from rehab_outcomes.reporting.report_landing import report_landing
     from rehab_outcomes.settings_command import app as settings_app
     from rehab_outcomes.simulation.command import simulate
     from rehab_outcomes.survival.command import analyse
@@ -154,6 +155,7 @@ def _register() -> None:
     app.command("dashboard")(dashboard)
     app.command("power")(power)
     app.command("power-gather")(power_gather)
+    app.command("report-landing")(report_landing)
     app.add_typer(settings_app, name="config")
 
 

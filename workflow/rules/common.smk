@@ -26,6 +26,8 @@ LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 # The merged config that ran (every key, defaults filled in).
 RUN_CONFIG = f"{OUT}/config/config.json"
+# The Snakemake report's landing page (bottom line and claims table).
+REPORT_LANDING = f"{OUT}/report/workflow.rst"
 
 # Analysis tables shown in the Snakemake report, each with workflow/report/<table>.rst as caption.
 REPORTED_TABLES = [
@@ -169,4 +171,5 @@ def final_outputs():
         f"{OUT}/analyse/summary.json",
         *expand(f"{OUT}/figures/{{stem}}.png", stem=figure_stems()),
         f"{OUT}/dashboard/index.html",
+        REPORT_LANDING,
     ]
