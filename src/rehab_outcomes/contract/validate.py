@@ -493,6 +493,20 @@ def _load_run_config(path: str | Path | None) -> dict[str, Any] | None:
     return data
 
 
+def _validate_child(path: str | Path | None, what: str, validator: Any, episodes: pd.DataFrame,
+                    mapping: Mapping | None) -> TableValidation | None:
+    """Read and validate an optional table of the episodes (visits, sessions), logging progress."""
+    if path is None:
+        return None
+    t0 = time.perf_counter()
+    raw = read_table(path)
+    log.info("%s: read %s: %s rows (%.2f s)", what, masked_file_name(path), f"{len(raw):,}",
+             time.perf_counter() - t0)
+    table = validator(raw, episodes, mapping)
+    log.info("%s: %s valid, %s quarantined", what, f"{table.n_valid:,}", f"{table.n_quarantined:,}")
+    return table
+
+
 def _too_many_quarantined(ep: TableValidation, max_share: float) -> str | None:
     """The one-line reason to stop the workflow, or None."""
     if ep.n_in and ep.n_valid and ep.n_quarantined / ep.n_in <= max_share:
@@ -556,23 +570,8 @@ def run_validation(
         ep = validate_episodes(raw, mapping)
         log.info("episodes: %s valid, %s quarantined (%.2f s)", f"{ep.n_valid:,}",
                  f"{ep.n_quarantined:,}", time.perf_counter() - t0)
-        vis = None
-        if visits_path is not None:
-            t0 = time.perf_counter()
-            raw_v = read_table(visits_path)
-            log.info("visits: read %s: %s rows (%.2f s)", masked_file_name(visits_path),
-                     f"{len(raw_v):,}", time.perf_counter() - t0)
-            vis = validate_visits(raw_v, ep.valid, mapping)
-            log.info("visits: %s valid, %s quarantined", f"{vis.n_valid:,}", f"{vis.n_quarantined:,}")
-        ses = None
-        if sessions_path is not None:
-            t0 = time.perf_counter()
-            raw_s = read_table(sessions_path)
-            log.info("sessions: read %s: %s rows (%.2f s)", masked_file_name(sessions_path),
-                     f"{len(raw_s):,}", time.perf_counter() - t0)
-            ses = validate_sessions(raw_s, ep.valid, mapping)
-            log.info("sessions: %s valid, %s quarantined", f"{ses.n_valid:,}",
-                     f"{ses.n_quarantined:,}")
+        vis = _validate_child(visits_path, "visits", validate_visits, ep.valid, mapping)
+        ses = _validate_child(sessions_path, "sessions", validate_sessions, ep.valid, mapping)
     except InputRefusedError:
         remove_managed(out_dir, MANAGED_OUTPUTS)
         raise
