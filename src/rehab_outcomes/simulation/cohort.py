@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from rehab_outcomes import __version__
-from rehab_outcomes.contract.schema import ARMS, CONTRACT_VERSION, DIAGNOSES, SEXES
+from rehab_outcomes.contract.schema import ARMS, CONTRACT_VERSION, DIAGNOSES, EXIT_REASONS, SEXES
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.simulation.calibration import (
     Calibration,
@@ -223,6 +223,32 @@ def dropout_times(rng: np.random.Generator, n: int, rate: float) -> tuple[np.nda
 # the generator
 
 
+def episodes_frame(ids: pa.Array, keys: pa.Array, site: pd.arrays.ArrowStringArray,
+                   arm: np.ndarray, cov: Any, first_date: np.ndarray, pf_date: np.ndarray,
+                   re_date: np.ndarray, last_date: np.ndarray, reason: np.ndarray) -> pd.DataFrame:
+    """The episodes table in the contract's shape, from simulated codes, covariates and dates
+    (one statement for every simulator)."""
+    return pd.DataFrame({
+        "episode_id": pd.arrays.ArrowStringArray(ids),
+        "patient_key": pd.arrays.ArrowStringArray(keys),
+        "site": site,
+        "arm": _levels(arm, ARMS),
+        "diagnosis": _levels(cov.diagnosis, DIAGNOSES),
+        "age_years": _int_array(cov.age_years),
+        "sex": _levels(cov.sex, SEXES),
+        "bmi": cov.bmi,
+        "weekly_km_before_injury": cov.weekly_km,
+        "symptom_weeks": cov.symptom_weeks,
+        "baseline_pain_nrs": _int_array(cov.baseline_pain),
+        "baseline_kujala": _int_array(np.nan_to_num(cov.kujala).astype(np.int64), np.isnan(cov.kujala)),
+        "first_visit_date": first_date.astype("datetime64[ns]"),
+        "pain_free_run_date": pf_date.astype("datetime64[ns]"),
+        "reinjury_date": re_date.astype("datetime64[ns]"),
+        "last_contact_date": last_date.astype("datetime64[ns]"),
+        "exit_reason": _levels(reason.astype(np.int8), EXIT_REASONS),
+    })
+
+
 def simulate_cohort(
     n: int,
     seed: int,
@@ -311,25 +337,8 @@ def simulate_cohort(
     width = max(6, len(str(n)))
     ids = _codes("EP", np.arange(1, n + 1, dtype=np.int64), width)
 
-    episodes = pd.DataFrame({
-        "episode_id": pd.arrays.ArrowStringArray(ids),
-        "patient_key": pd.arrays.ArrowStringArray(keys),
-        "site": _levels(site, p.sites.names),
-        "arm": _levels(arm, ARMS),
-        "diagnosis": _levels(cov.diagnosis, DIAGNOSES),
-        "age_years": _int_array(cov.age_years),
-        "sex": _levels(cov.sex, SEXES),
-        "bmi": cov.bmi,
-        "weekly_km_before_injury": cov.weekly_km,
-        "symptom_weeks": cov.symptom_weeks,
-        "baseline_pain_nrs": _int_array(cov.baseline_pain),
-        "baseline_kujala": _int_array(np.nan_to_num(cov.kujala).astype(np.int64), np.isnan(cov.kujala)),
-        "first_visit_date": first_date.astype("datetime64[ns]"),
-        "pain_free_run_date": pf_date.astype("datetime64[ns]"),
-        "reinjury_date": re_date.astype("datetime64[ns]"),
-        "last_contact_date": last_date.astype("datetime64[ns]"),
-        "exit_reason": _levels(reason.astype(np.int8), ("completed", "lost_to_follow_up", "withdrew", "ongoing")),
-    })
+    episodes = episodes_frame(ids, keys, _levels(site, p.sites.names), arm, cov, first_date,
+                              pf_date, re_date, last_date, reason)
     latent = pd.DataFrame({
         "episode_id": episodes["episode_id"],
         "arm": episodes["arm"],

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rehab_outcomes import __version__
-from rehab_outcomes.contract.schema import ARMS, CONTRACT_VERSION, DIAGNOSES, SEXES
+from rehab_outcomes.contract.schema import ARMS, CONTRACT_VERSION
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.simulation.calibration import draw_categorical
 from rehab_outcomes.simulation.cohort import (
@@ -30,6 +30,7 @@ from rehab_outcomes.simulation.cohort import (
     _random_keys,
     allocate,
     dropout_times,
+    episodes_frame,
     lost_rate,
     write_csv,
 )
@@ -250,25 +251,8 @@ def simulate_loadcap_cohort(n: int, seed: int, params: SimulationParams | None =
     pf_date = np.where(pf_obs, first_date + pf.astype("timedelta64[D]"), nat)
     re_date = np.where(re_obs, first_date + re.astype("timedelta64[D]"), nat)
     ids = _codes("EP", np.arange(1, n + 1, dtype=np.int64), max(6, len(str(n))))
-    episodes = pd.DataFrame({
-        "episode_id": pd.arrays.ArrowStringArray(ids),
-        "patient_key": pd.arrays.ArrowStringArray(keys),
-        "site": _levels(site, params.sites.names),
-        "arm": _levels(arm, ARMS),
-        "diagnosis": _levels(cov.diagnosis, DIAGNOSES),
-        "age_years": _int_array(cov.age_years),
-        "sex": _levels(cov.sex, SEXES),
-        "bmi": cov.bmi,
-        "weekly_km_before_injury": cov.weekly_km,
-        "symptom_weeks": cov.symptom_weeks,
-        "baseline_pain_nrs": _int_array(cov.baseline_pain),
-        "baseline_kujala": _int_array(np.nan_to_num(cov.kujala).astype(np.int64), np.isnan(cov.kujala)),
-        "first_visit_date": first_date.astype("datetime64[ns]"),
-        "pain_free_run_date": pf_date.astype("datetime64[ns]"),
-        "reinjury_date": re_date.astype("datetime64[ns]"),
-        "last_contact_date": (first_date + last.astype("timedelta64[D]")).astype("datetime64[ns]"),
-        "exit_reason": _levels(reason.astype(np.int8), ("completed", "lost_to_follow_up", "withdrew", "ongoing")),
-    })
+    episodes = episodes_frame(ids, keys, _levels(site, params.sites.names), arm, cov, first_date,
+                              pf_date, re_date, first_date + last.astype("timedelta64[D]"), reason)
     visits = _visits(np.random.default_rng(ss_visits), traj.weekly, ids, first_date,
                      cov.baseline_pain, np.where(pf_obs, pf, -1), last, params)
     sessions = _sessions(np.random.default_rng(ss_log), traj.log, ids, first_date, last, logging)
