@@ -88,6 +88,8 @@ GOOD = [
     {"analysis": {"covariates": ["arm", "site", "baseline_kujala"], "tau": 52, "adjust": "iptw"}},
     {"power": {"scenarios": ["null"], "n_per_arm": [10, 20], "test": "pairwise"}},
     {"simulate": {"scenario": "seed_claims", "params": "sim params.yaml", "n": 10}},
+    {"simulate": {"model": "load-capacity", "design": "observational", "n": 10}},
+    {"simulate": {"model": "load-capacity", "scenario": "default", "params": "sim.yaml"}},
 ]
 BAD = {
     "analysis.covariates": {"analysis": {"covariates": ["arm", "age_years$(id > x.txt)"]}},
@@ -105,6 +107,9 @@ BAD = {
     "outdir": {"outdir": "res{x}"},
     "simulate.n": {"simulate": {"n": "3000"}},
     "simulate.scenario": {"simulate": {"scenario": "miracle"}},
+    "simulate.scenario ": {"simulate": {"model": "load-capacity", "scenario": "seed_claims"}},
+    "simulate.model": {"simulate": {"model": "loadcap"}},
+    "simulate.model ": {"simulate": {"model": "Load-Capacity"}},
     "simulate.bogus": {"simulate": {"bogus": 1}},
     "validate.max_quarantined_share": {"validate": {"max_quarantined_share": 1.5}},
     "source": {"source": "somewhere"},
@@ -186,3 +191,16 @@ def test_simulator_overrides_are_validated_by_the_dataclass_types() -> None:
     for message, overrides in cases.items():
         with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
             params_from_dict(overrides)
+
+
+def test_load_capacity_model_takes_the_default_scenario_only() -> None:
+    """The presets set the Weibull model's hazard ratios, which the load-capacity model has not."""
+    s = load_settings({"simulate": {"model": "load-capacity"}})
+    assert s.simulate.model == "load-capacity" and s.simulate.scenario == "default"
+    assert Settings().simulate.model == "weibull"
+    for scenario in SCENARIO_NAMES:
+        assert load_settings({"simulate": {"scenario": scenario}}).simulate.scenario == scenario
+        if scenario != "default":
+            with pytest.raises(ConfigError, match=r"simulate\.scenario: the load-capacity model "
+                                                  r"takes scenario default only"):
+                load_settings({"simulate": {"model": "load-capacity", "scenario": scenario}})

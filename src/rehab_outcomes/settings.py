@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rehab_outcomes.contract.schema import Episodes, column_kinds
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.planning import command as _planning
-from rehab_outcomes.simulation.command import DesignChoice
+from rehab_outcomes.simulation.command import DesignChoice, ModelChoice
 from rehab_outcomes.simulation.scenarios import SCENARIOS
 from rehab_outcomes.survival.command import Adjust, ConfType
 
@@ -58,6 +58,7 @@ DEFAULT_COVARIATES = ["arm", "age_years", "sex", "bmi", "weekly_km_before_injury
 Covariate = Literal[COVARIATES]  # type: ignore[valid-type]
 Scenario = Literal[SCENARIO_NAMES]  # type: ignore[valid-type]
 Design = Literal[tuple(d.value for d in DesignChoice)]  # type: ignore[valid-type]
+SimModel = Literal[tuple(m.value for m in ModelChoice)]  # type: ignore[valid-type]
 ConfTypeName = Literal[tuple(c.value for c in ConfType)]  # type: ignore[valid-type]
 AdjustName = Literal[tuple(a.value for a in Adjust)]  # type: ignore[valid-type]
 TestName = Literal[tuple(t.value for t in _planning.TestChoice)]  # type: ignore[valid-type]
@@ -82,12 +83,31 @@ def _unique(values: list[Any]) -> list[Any]:
     return values
 
 
+#: The load-capacity simulator's arm effects come from its model, not from a scenario preset
+#: (the presets set the Weibull model's hazard ratios only).
+LOADCAP_SCENARIOS: tuple[str, ...] = ("default",)
+
+
 class SimulateSection(_Section):
     """The simulated cohort (used when source: simulate); see docs/simulation.md."""
+
+    model_config = ConfigDict(json_schema_extra={
+        # the load-capacity model has no scenario presets
+        "if": {"properties": {"model": {"const": ModelChoice.load_capacity.value}},
+               "required": ["model"]},
+        "then": {"properties": {"scenario": {"enum": list(LOADCAP_SCENARIOS)}}},
+    })
 
     n: int = Field(3000, ge=1, description="Number of episodes.")
     seed: int = Field(20261129, ge=0,
                       description="Random seed: the same seed gives byte-identical files.")
+    model: SimModel = Field(
+        ModelChoice.weibull.value,
+        description='Simulator: "weibull" (proportional hazards with known hazard ratios, '
+        'docs/simulation.md) or "load-capacity" (a daily load-capacity model of each runner, '
+        "docs/load-capacity.md), which also writes a training log (sessions.csv, validated and "
+        "analysed for claims 4-6) and its policy truth (policy_truth.csv); it takes scenario: "
+        "default only, and ignores the Weibull hazards (pain_free, reinjury) of params.")
     design: Design = Field(
         "randomised",
         description="Allocation: randomised, or observational (arm depends on baseline covariates).")
@@ -95,6 +115,15 @@ class SimulateSection(_Section):
                                description=f"Parameter preset: {', '.join(SCENARIO_NAMES)}.")
     params: FilePath | None = Field(
         None, description="Optional YAML file of simulator parameter overrides (null for none).")
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_of_the_model(cls, v: str, info: pydantic.ValidationInfo) -> str:
+        if info.data.get("model") == ModelChoice.load_capacity.value and v not in LOADCAP_SCENARIOS:
+            raise ValueError(f"the load-capacity model takes scenario {' or '.join(LOADCAP_SCENARIOS)} "
+                             "only: its arm effects come from the model (docs/load-capacity.md), "
+                             "the presets set the Weibull model's hazard ratios")
+        return v
 
 
 class RecordsSection(_Section):
