@@ -1,4 +1,5 @@
-# Survival analysis of the validated cohort.
+# Survival analysis of the validated cohort (with the time-varying tables when a training log
+# was validated).
 
 
 rule analyse:
@@ -6,6 +7,8 @@ rule analyse:
         episodes=f"{OUT}/validate/episodes.valid.parquet",
         validation=f"{OUT}/validate/validation.json",
         visits=f"{OUT}/validate/visits.valid.parquet" if has_visits() else [],
+        sessions=sessions_valid(),
+        policy_truth=policy_truth_input(),
         run_config=RUN_CONFIG,
     output:
         summary=report(
@@ -31,6 +34,7 @@ rule analyse:
             for table in analyse_tables()
             if table not in ["claims", *REPORTED_TABLES]
         ],
+        parquet=analyse_parquet(),
     log:
         f"{LOGS}/analyse.log",
     benchmark:

@@ -13,7 +13,13 @@ from snakemake.utils import validate
 
 from rehab_outcomes.reporting.figures_command import expected_figures
 from rehab_outcomes.settings import load_settings
-from rehab_outcomes.survival.pipeline import IPTW_TABLES, TABLES, VISIT_TABLES
+from rehab_outcomes.survival.pipeline import (
+    IPTW_TABLES,
+    SESSION_PARQUET,
+    SESSION_TABLES,
+    TABLES,
+    VISIT_TABLES,
+)
 
 # Refuses a bad config with an error naming each key at fault; then the same check by the JSON
 # Schema generated from the settings (which also fills in the defaults of `config`).
@@ -50,6 +56,11 @@ def is_simulated():
     return SETTINGS.source == "simulate"
 
 
+def is_load_capacity():
+    """A cohort simulated by the load-capacity model (with a training log and policy truth)."""
+    return is_simulated() and SETTINGS.simulate.model == "load-capacity"
+
+
 def episodes_input():
     """The export that the validate rule reads."""
     if is_simulated():
@@ -71,8 +82,22 @@ def has_visits():
 def sessions_input():
     """The training log (or nothing) that the validate rule reads."""
     if is_simulated():
-        return []
+        return f"{OUT}/simulate/sessions.csv" if is_load_capacity() else []
     return SETTINGS.records.sessions or []
+
+
+def has_sessions():
+    return bool(sessions_input())
+
+
+def sessions_valid():
+    """The validated training log (or nothing) that the analyse rule reads."""
+    return f"{OUT}/validate/sessions.valid.parquet" if has_sessions() else []
+
+
+def policy_truth_input():
+    """The load-capacity simulator's policy truth (or nothing), shown beside claim 4."""
+    return f"{OUT}/simulate/policy_truth.csv" if is_load_capacity() else []
 
 
 def mapping_input():
@@ -93,9 +118,9 @@ def validate_outputs():
             f"{OUT}/validate/visits.valid.parquet",
             f"{OUT}/validate/visits_quarantine.csv",
         ]
-    if sessions_input():
+    if has_sessions():
         out += [
-            f"{OUT}/validate/sessions.valid.parquet",
+            sessions_valid(),
             f"{OUT}/validate/sessions_quarantine.csv",
         ]
     return out
@@ -106,7 +131,7 @@ def validate_args():
     args = []
     if has_visits():
         args += ["--visits", visits_input()]
-    if sessions_input():
+    if has_sessions():
         args += ["--sessions", sessions_input()]
     records = SETTINGS.records
     if not is_simulated() and records.sheet is not None:
@@ -130,8 +155,8 @@ def simulate_params_input():
 def simulate_args():
     """Options of `rehab-outcomes simulate`."""
     sim = SETTINGS.simulate
-    args = ["--n", str(sim.n), "--seed", str(sim.seed), "--design", sim.design]
-    args += ["--scenario", sim.scenario]
+    args = ["--model", sim.model, "--n", str(sim.n), "--seed", str(sim.seed)]
+    args += ["--design", sim.design, "--scenario", sim.scenario]
     if sim.params:
         args += ["--config", sim.params]
     return args
@@ -143,7 +168,14 @@ def analyse_tables():
         tables += list(IPTW_TABLES)
     if has_visits():
         tables += list(VISIT_TABLES)
+    if has_sessions():
+        tables += list(SESSION_TABLES)
     return tables
+
+
+def analyse_parquet():
+    """The Parquet tables of the analysis (the counting-process table with a training log)."""
+    return [f"{OUT}/analyse/{SESSION_PARQUET}"] if has_sessions() else []
 
 
 def analyse_args():
@@ -152,6 +184,10 @@ def analyse_args():
     args = ["--config", RUN_CONFIG]
     if has_visits():
         args += ["--visits", f"{OUT}/validate/visits.valid.parquet"]
+    if has_sessions():
+        args += ["--sessions", sessions_valid()]
+    if policy_truth_input():
+        args += ["--policy-truth", policy_truth_input()]
     return args
 
 

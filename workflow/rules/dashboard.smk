@@ -10,6 +10,8 @@ rule dashboard:
         claims=f"{OUT}/analyse/claims.csv",
         km_summary=f"{OUT}/analyse/km_summary.csv",
         rmst=f"{OUT}/analyse/rmst.csv",
+        # every table of the analysis folder that the dashboard may read
+        tables=rules.analyse.output.tables,
         run_config=RUN_CONFIG,
     output:
         index=report(

@@ -1,4 +1,5 @@
-# A simulated cohort with known truth (the default data source).
+# A simulated cohort with known truth (the default data source): the Weibull model, or the
+# load-capacity model (simulate.model), which also writes a training log and its policy truth.
 
 
 rule simulate:
@@ -8,6 +9,9 @@ rule simulate:
         episodes=f"{OUT}/simulate/episodes.csv",
         visits=f"{OUT}/simulate/visits.csv",
         truth=f"{OUT}/simulate/truth.json",
+        # the load-capacity model's training log and policy truth
+        sessions=f"{OUT}/simulate/sessions.csv" if is_load_capacity() else [],
+        policy_truth=policy_truth_input(),
     log:
         f"{LOGS}/simulate.log",
     benchmark:

@@ -1,7 +1,7 @@
-# Validation of the episodes (and visits) against the data contract. When validate refuses the
-# input or fails (--strict, --max-quarantined-share), the end of its log is shown in Snakemake's
-# output, and the quarantine file is kept in the logs folder (Snakemake removes the outputs of a
-# failed job).
+# Validation of the episodes (and visits and training log, when given) against the data contract.
+# When validate refuses the input or fails (--strict, --max-quarantined-share), the end of its log
+# is shown in Snakemake's output, and the quarantine file is kept in the logs folder (Snakemake
+# removes the outputs of a failed job).
 
 
 rule validate:
