@@ -54,22 +54,38 @@ def test_msm_and_claims(loadcap_small: dict[str, pd.DataFrame]) -> None:
 
 @pytest.mark.slow
 def test_msm_against_policy_truth() -> None:
-    """3 seeds × 20,000: record MSM vs naive vs the policy truth (next-day rule off vs on)."""
+    """3 seeds × 20,000 simulated runners: the MSM's log HR of re-injury for rule breaking lies
+    within 3 SEs of the policy truth (next-day rule off vs the rule followed, 20,000 runners,
+    common random numbers); the naive estimate is reported beside it.
+
+    The SE is that of the difference: the MSM's robust SE and the truth's Monte Carlo SE
+    (batch means), independent samples. The two are different estimands (a per-break HR vs a
+    regime contrast, docs/analysis.md), and the MSM lies above the truth in all three seeds
+    (z 1.4 to 3.0 against the MSM's SE alone): this checks agreement within 3 SE, not unbiasedness.
+    """
+    from dataclasses import replace
+
     from rehab_outcomes.simulation.loadcap_outputs import simulate_loadcap_cohort
+    from rehab_outcomes.simulation.loadcap_truth import REFERENCE, policy_truth
 
     rows = []
     for seed in (1, 2, 3):
-        c = simulate_loadcap_cohort(20_000, seed)
+        c = simulate_loadcap_cohort(20_000, seed, policy_truth_n=None)
         ep, ses = c.episodes, c.sessions
-        assert c.policy_truth is not None
-        truth = c.policy_truth.set_index("policy")
+        truth = policy_truth(20_000, seed, policies=(
+            REFERENCE, replace(REFERENCE, name="next-day rule off", next_day_rule=False))).iloc[1]
         w = weekly_exposures(ses, ep)
-        table, _ = tv.msm_rule(ep, w, tv.reinjury_counting_table(ep, w))
+        table, info = tv.msm_rule(ep, w, tv.reinjury_counting_table(ep, w))
         t = table.set_index("model")
-        true = float(truth.loc["next-day rule off", "reinjury_log_hr"])
-        rows.append({"seed": seed, "naive": t.loc["naive", "coef"], "msm": t.loc["msm", "coef"],
-                     "msm_se": t.loc["msm", "se"], "truth_next_day_off": true,
-                     "within_3se": abs(t.loc["msm", "coef"] - true) <= 3 * t.loc["msm", "se"]})
+        rows.append({"seed": seed, "naive": t.loc["naive", "coef"], "naive_se": t.loc["naive", "se"],
+                     "msm": t.loc["msm", "coef"], "msm_se": t.loc["msm", "se"],
+                     "truth": truth["reinjury_log_hr"], "truth_mc_se": truth["reinjury_log_hr_mc_se"],
+                     "events": info["events"], "weeks_at_risk": info["weeks_at_risk"]})
     rec = pd.DataFrame(rows)
+    rec["msm_z"] = (rec["msm"] - rec["truth"]) / np.hypot(rec["msm_se"], rec["truth_mc_se"])
+    rec["naive_z"] = (rec["naive"] - rec["truth"]) / np.hypot(rec["naive_se"], rec["truth_mc_se"])
     print(json.dumps(rec.to_dict(orient="records"), default=float, indent=1))
-    assert rec[["naive", "msm"]].notna().all().all()
+    assert (rec["events"] > 1_000).all() and (rec["msm_se"] < 0.05).all()
+    assert (rec["msm_z"].abs() <= 3).all(), rec.to_string()
+    # the weights move the estimate: the MSM differs from the naive fit in every seed
+    assert (rec["msm"] != rec["naive"]).all()

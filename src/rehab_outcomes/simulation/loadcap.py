@@ -104,7 +104,7 @@ class LoadCapParams:
     #: log of the median ratio of capacity to the runner's earlier session load (runners whose
     #: capacity is below their earlier load do not recover by rest; assumption). *Calibrated* to 35 % of rest-only
     #: patients never pain-free by 52 weeks (Collins 2013, clinical-defaults.md).
-    capacity_ratio_log_mean: float = 0.0601
+    capacity_ratio_log_mean: float = 0.0314
     #: SD of that log ratio between runners (assumption).
     capacity_ratio_log_sd: float = 0.25
     #: Running pace: minutes per km, to turn weekly km into session minutes (assumption).
@@ -129,7 +129,7 @@ class LoadCapParams:
     overload_exponent: float = 1.5
     #: Median daily healing rate of sensitisation (per day). *Calibrated* to the rest-only
     #: median of ≈ 10 weeks among those pain-free by 52 weeks (clinical-defaults.md).
-    healing_rate: float = 0.01795
+    healing_rate: float = 0.02332
     #: SD of the log healing rate between runners (assumption).
     healing_log_sd: float = 0.6
     #: Healing multiplier with symptoms > 4 months (sign and size from the recovery HR 0.70 of
@@ -149,19 +149,30 @@ class LoadCapParams:
     pain_noise_sd: float = 0.8
     #: Stretching: multiplier of the healing rate (stretching alone shows little benefit; no
     #: capacity gain). *Calibrated* to the stretching arm's HR 1.05 (clinical-defaults.md).
-    stretching_healing: float = 1.125
+    stretching_healing: float = 1.128
     # --- sessions ---
     #: A scheduled run or strength session is skipped with this probability (assumption).
     skip_probability: float = 0.15
     #: Continuous runs overshoot the plan by |N(0, sd)| of it (assumption).
     run_overshoot_sd: float = 0.08
-    #: A continuous run is a spike (longer) with this probability. *Calibrated* to rest-only
-    #: re-injury 50 % by 12 months (clinical-defaults.md).
-    spike_probability: float = 0.0198
+    #: A continuous run is a spike (longer) with this probability (assumption: about one run
+    #: in a hundred is much longer than planned).
+    spike_probability: float = 0.01
     #: A spike is this much longer (> 10 % longer than the longest run: BJSM 2025; size assumption).
     spike_factor: float = 1.5
-    #: Pain during a run at or above this is a flare (assumption).
-    flare_pain: int = 5
+    #: A run brings an acute tissue event (a misstep, a steep descent, a fall: load that the
+    #: capacity model does not see) with this probability, whatever the runner's capacity.
+    #: Assumption; *calibrated* to rest-only re-injury 50 % by 12 months.
+    event_probability: float = 0.00456
+    #: Irritability added by such an event (assumption: enough for a flare on that run).
+    event_irritability: float = 6.0
+    #: Pain-free running: this many run sessions in a row, each of at least 30 minutes of
+    #: continuous running with pain during ≤ 2/10 (assumption: three in a row, about a week,
+    #: so that a runner whose pain hovers around the threshold is not counted by luck).
+    pain_free_sessions: int = 3
+    #: Pain during a run at or above this is a flare: above the 5/10 that the pain-monitoring
+    #: model accepts (Silbernagel 2007; assumption).
+    flare_pain: int = 6
     #: Graded programme: sessions at a stage before a step up (2; Trials 2023 army protocol).
     sessions_per_stage: int = 2
     #: Days without running after a flare: graded (step back and skip a run) / ungraded (assumption).
@@ -424,6 +435,8 @@ def simulate_days(runners: Runners, p: LoadCapParams, policies: tuple[Policy, ..
         L = per_min * run_min + p.walk_weight * walk_min
         x = L / C
         excess = np.maximum(x - 1.0, 0.0)
+        event = run_today & (u[2] >= p.spike_probability) & (u[2] < p.spike_probability + p.event_probability)
+        I_ = np.where(event, I_ + p.event_irritability, I_)
         Z = D + I_
         morning = _pain(p.pain_rest_weight * Z, p.pain_noise_sd * z[0])
         during = _pain(Z * (p.pain_rest_weight + p.pain_run_weight * np.minimum(x, 2.0))
@@ -437,7 +450,7 @@ def simulate_days(runners: Runners, p: LoadCapParams, policies: tuple[Policy, ..
         re_day = np.where(new_re, d, re_day)
         qual = run_today & continuous & (run_min >= 30.0) & (during <= 2)
         streak = np.where(run_today, np.where(qual, streak + 1, 0), streak)
-        new_pf = (streak >= 2) & (pf_day < 0)
+        new_pf = (streak >= p.pain_free_sessions) & (pf_day < 0)
         pf_day = np.where(new_pf, d, pf_day)
 
         # graded stepping

@@ -51,15 +51,16 @@ MANAGED_OUTPUTS: tuple[str, ...] = ("episodes.csv", "visits.csv", "visits.parque
 #: Runners of the policy truth written beside a simulated cohort.
 POLICY_TRUTH_N = 5_000
 
-#: Documented definitions (also in truth.json and docs/load-capacity.md).
-DEFINITIONS = {
-    "pain_free": "the second of two run sessions in a row, each continuous running of at least "
-                 "30 minutes with pain during <= 2/10",
-    "flare": "a run with pain during >= flare_pain (5/10)",
-    "reinjury": "the first flare on a run after the pain-free date",
-    "rule_break": "a step up in the walk-run programme when pain during exceeded the threshold or "
-                  "next-morning pain was worse than the morning before the run",
-}
+def definitions(lc: LoadCapParams) -> dict[str, str]:
+    """The outcome definitions with the parameters' values (truth.json, docs/load-capacity.md)."""
+    return {
+        "pain_free": f"the last of {lc.pain_free_sessions} run sessions in a row, each continuous "
+                     "running of at least 30 minutes with pain during <= 2/10",
+        "flare": f"a run with pain during >= {lc.flare_pain}/10",
+        "reinjury": "the first flare on a run after the pain-free date",
+        "rule_break": "a step up in the walk-run programme when pain during exceeded the threshold "
+                      "or next-morning pain was worse than the morning before the run",
+    }
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def simulate_loadcap_cohort(n: int, seed: int, params: SimulationParams | None =
         "n": int(n),
         "design": design,
         "scenario": scenario,
-        "definitions": DEFINITIONS,
+        "definitions": definitions(lc),
         "policies": {pol.name: asdict(pol) for pol in arm_policies(adherence=True)},
         "latent_by_arm": {
             name: {

@@ -253,7 +253,7 @@ def calibrate_loadcap(p: LoadCapParams | None = None, n: int = CALIBRATION_N,
 
     Parameters fitted (and the target each one aims at): ``capacity_ratio_log_mean`` (rest:
     35 % not pain-free by 52 weeks), ``healing_rate`` (rest: median 10 weeks among the
-    pain-free), ``spike_probability`` (rest: 50 % re-injured by 12 months),
+    pain-free), ``event_probability`` (rest: 50 % re-injured by 12 months),
     ``stretching_healing`` (stretching HR 1.05), ``strength_gain_max`` within +20 to +40 %
     (strength HR 1.5). A target that cannot be reached within the bounds leaves the parameter
     at the nearer bound.
@@ -288,8 +288,8 @@ def calibrate_loadcap(p: LoadCapParams | None = None, n: int = CALIBRATION_N,
         v = _root(rest_fn("healing_rate", lambda o: o.median_weeks_among_pain_free(364), 10.0),
                   0.003, 0.2, 1e-4)
         p = replace(p, healing_rate=v)
-        v = _root(rest_fn("spike_probability", lambda o: o.reinjury_by(364), 0.50), 0.0, 0.5, 1e-3)
-        p = replace(p, spike_probability=v)
+        v = _root(rest_fn("event_probability", lambda o: o.reinjury_by(364), 0.50), 0.0, 0.05, 1e-4)
+        p = replace(p, event_probability=v)
         base = simulate_policy(runners(p), p, rest)
         v = _root(hr_fn("stretching_healing", stretch, 1.05, base), 0.8, 1.5, 1e-3)
         p = replace(p, stretching_healing=v)
