@@ -191,3 +191,21 @@ def test_cli_outputs_byte_identical_per_seed(tmp_path: Path) -> None:
     assert len(outs[0]) == 5
     assert outs[0]["sessions.csv"] != outs[2]["sessions.csv"]
     assert outs[0]["policy_truth.csv"] != outs[2]["policy_truth.csv"]
+
+
+def test_cli_policy_truth_n(tmp_path: Path) -> None:
+    """--policy-truth-n sets the runners of policy_truth.csv (recorded in truth.json); it is
+    refused for the Weibull model."""
+    from rehab_outcomes.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "lc"
+    result = runner.invoke(app, ["simulate", "--model", "load-capacity", "--n", "120", "--seed", "2",
+                                 "--policy-truth-n", "60", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "truth.json").read_text())["policy_truth"]["n_runners"] == 60
+    assert len(pd.read_csv(out / "policy_truth.csv")) == len(policy_set())
+    result = runner.invoke(app, ["simulate", "--n", "50", "--seed", "2", "--policy-truth-n", "60",
+                                 "--out", str(tmp_path / "w")])
+    assert result.exit_code == 1 and "load-capacity only" in str(result.exception)
+    assert not (tmp_path / "w").exists()

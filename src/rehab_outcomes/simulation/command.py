@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from rehab_outcomes.exceptions import ConfigError
+
 log = logging.getLogger(__name__)
 
 #: Names of the scenarios (``rehab_outcomes.simulation.scenarios.SCENARIOS``), for the help text.
@@ -65,6 +67,12 @@ def simulate(
                           "load-capacity: daily load-capacity model with sessions.csv and "
                           "policy_truth.csv (docs/load-capacity.md; visits always CSV)."),
     ] = ModelChoice.weibull,
+    policy_truth_n: Annotated[
+        int | None,
+        typer.Option("--policy-truth-n", min=1,
+                     help="load-capacity: runners of policy_truth.csv (default: n, at most 5,000; "
+                          "each of its 12 policies simulates them all)."),
+    ] = None,
 ) -> None:
     """Simulate a cohort with known truth.
 
@@ -78,12 +86,14 @@ def simulate(
     from rehab_outcomes.simulation.scenarios import load_params
 
     params = load_params(scenario, config)
+    if policy_truth_n is not None and model is not ModelChoice.load_capacity:
+        raise ConfigError("--policy-truth-n applies to --model load-capacity only")
     if model is ModelChoice.load_capacity:
         from rehab_outcomes.simulation import loadcap_outputs as lco
 
         guard_inputs([config], out, lco.MANAGED_OUTPUTS)
         lc = lco.simulate_loadcap_cohort(n, seed, params, design=design.value, scenario=scenario,
-                                         policy_truth_n=min(n, lco.POLICY_TRUTH_N))
+                                         policy_truth_n=policy_truth_n or min(n, lco.POLICY_TRUTH_N))
         lc.write(out)
         typer.echo(f"{len(lc.episodes):,} episodes, {len(lc.visits):,} visits and "
                    f"{len(lc.sessions):,} sessions (load-capacity, {design.value}) -> {out}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -363,8 +364,11 @@ def policy_truth(n: int = 20_000, seed: int = 11, p: LoadCapParams | None = None
     policies = policies or policy_set()
     runners = draw_runners(n, seed, p)
     outs, break_share = [], []
-    for pol in policies:
+    t0 = time.perf_counter()
+    for k, pol in enumerate(policies, start=1):
         tr = simulate_days(runners, p, (pol,))
+        log.info("policy truth: %d/%d policies simulated (%s), %.1f s", k, len(policies), pol.name,
+                 time.perf_counter() - t0)
         outs.append(Outcomes(tr.pain_free_day, tr.reinjury_day))
         blocked = tr.decisions_blocked.sum()
         break_share.append(float(tr.rule_breaks.sum() / blocked) if blocked else 0.0)
