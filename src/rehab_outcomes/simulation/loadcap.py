@@ -406,6 +406,7 @@ def simulate_days(runners: Runners, p: LoadCapParams, policies: tuple[Policy, ..
                   "stage": np.zeros((n_weeks, n), np.int8),
                   "pain": np.zeros((n_weeks, n), np.int8)}
         last_pain = runners.cov.baseline_pain.astype(np.int8)
+        ran_week = np.zeros(n, bool)
 
     for d in range(n_days):
         dow = d % 7
@@ -490,7 +491,11 @@ def simulate_days(runners: Runners, p: LoadCapParams, policies: tuple[Policy, ..
             w = d // 7
             weekly["run_minutes"][w] += run_min.astype(np.float32)
             weekly["strength"][w] += strength_today
-            last_pain = np.where(run_today, during, np.where(dow == 6, morning, last_pain))
+            # pain of the week's last run; in a week without a run, the Sunday morning's
+            ran_week = np.where(dow == 0, run_today, ran_week | run_today)
+            last_pain = np.where(run_today, during, last_pain)
+            if dow == 6:
+                last_pain = np.where(ran_week, last_pain, morning)
             weekly["pain"][w] = last_pain
             # graded: programme stage + 1 (capped at 20); ungraded: 0 before running, then -1 (none)
             weekly["stage"][w] = np.where(graded, np.minimum(stage + 1, 20),
