@@ -88,6 +88,9 @@ def simulate(
     params = load_params(scenario, config)
     if policy_truth_n is not None and model is not ModelChoice.load_capacity:
         raise ConfigError("--policy-truth-n applies to --model load-capacity only")
+    if model is ModelChoice.load_capacity and scenario != "default":
+        raise ConfigError(f"--scenario {scenario}: the scenarios set the Weibull model's hazard "
+                          "ratios; --model load-capacity takes only the default scenario")
     if model is ModelChoice.load_capacity:
         from rehab_outcomes.simulation import loadcap_outputs as lco
 
