@@ -209,7 +209,7 @@ def test_cli_policy_truth_n(tmp_path: Path) -> None:
                                  "--out", str(tmp_path / "w")])
     assert result.exit_code == 1 and "load-capacity only" in str(result.exception)
     assert not (tmp_path / "w").exists()
-    result = runner.invoke(app, ["simulate", "--model", "load-capacity", "--n", "50",
+    result = runner.invoke(app, ["simulate", "--model", "load-capacity", "--n", "50", "--seed", "1",
                                  "--scenario", "seed_claims", "--out", str(tmp_path / "s")])
     assert result.exit_code == 1 and "only the default scenario" in str(result.exception)
     assert not (tmp_path / "s").exists()
