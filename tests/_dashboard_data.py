@@ -5,6 +5,8 @@
 - :func:`make_attack_cohort`: the measured disclosure attacks: a site of 12 split 11/0/1, a site
   of 20 split 10/10/0, two sites split 20/20/10, and an arm of 93 with only 3 pain-free events
   (beside two large sites).
+- :func:`make_sessions`: a validated training log of a cohort's strength + graded running
+  episodes (a few of them without a log), for the pain-rule section.
 
 The rows go through :func:`validate_episodes`, so their types are exactly those of
 ``episodes.valid.parquet``.
@@ -129,15 +131,67 @@ def make_attack_cohort(seed: int = 20240611) -> pd.DataFrame:
     return result.valid
 
 
-def write_analysis(cohort: pd.DataFrame, folder: Path) -> Path:
-    """Run the package's analysis on ``cohort`` into ``folder`` (as `rehab-outcomes analyse`)."""
+#: Strength + graded running episodes without a training log, per site (by default).
+UNLOGGED: dict[str, int] = {"Dunmore": 3, "Elmfield": 2, "Pellow": 3}
+
+
+def make_sessions(cohort: pd.DataFrame, seed: int = 7,
+                  unlogged: dict[str, int] | None = None) -> pd.DataFrame:
+    """A validated training log of the strength + graded running episodes of ``cohort``.
+
+    Over the first twelve weeks of follow-up (to the last contact): a run every third day, 30 %
+    of them not logged, with pain during 0–4 and next-day pain 0–2 at random; after a run with
+    pain above 2 the runner steps up (15 % more minutes) with probability 0.25, otherwise with
+    probability 0.6; a strength session every week. The first ``unlogged[site]`` episodes of a
+    site keep no log.
+    """
+    from rehab_outcomes.contract.validate import validate_sessions
+
+    unlogged = UNLOGGED if unlogged is None else unlogged
+    rng = np.random.default_rng(seed)
+    graded = cohort[cohort["arm"].astype(str) == "strength_graded_running"]
+    skipped: dict[str, int] = {}
+    rows: list[dict[str, str | None]] = []
+    for ep in graded.itertuples(index=False):
+        site = str(ep.site)
+        if skipped.get(site, 0) < unlogged.get(site, 0):
+            skipped[site] = skipped.get(site, 0) + 1
+            continue
+        first = pd.Timestamp(ep.first_visit_date)
+        days = min(int((pd.Timestamp(ep.last_contact_date) - first).days), 84)
+        minutes, pain = 8.0, 0
+        for day in range(0, days + 1):
+            date = (first + pd.Timedelta(days=day)).strftime("%Y-%m-%d")
+            if day % 7 == 1:
+                rows.append({"episode_id": str(ep.episode_id), "session_date": date,
+                             "session_type": "strength", "run_minutes": "0",
+                             "walk_minutes": "0", "pain_during_nrs": "1",
+                             "pain_next_day_nrs": None, "cadence_spm": None})
+            if day % 3 or rng.random() < 0.3:  # a run every third day, some not logged
+                continue
+            if rng.random() < (0.25 if pain > 2 else 0.6):
+                minutes = min(round(minutes * 1.15, 1), 60.0)
+            pain = int(rng.integers(0, 5))
+            rows.append({"episode_id": str(ep.episode_id), "session_date": date,
+                         "session_type": "run", "run_minutes": f"{minutes:g}",
+                         "walk_minutes": "10", "pain_during_nrs": str(pain),
+                         "pain_next_day_nrs": str(int(rng.integers(0, 3))), "cadence_spm": None})
+    result = validate_sessions(pd.DataFrame(rows).astype(pd.StringDtype("pyarrow")), cohort)
+    assert result.n_quarantined == 0, result.quarantine.head()
+    return result.valid
+
+
+def write_analysis(cohort: pd.DataFrame, folder: Path, sessions: pd.DataFrame | None = None
+                   ) -> Path:
+    """Run the package's analysis on ``cohort`` into ``folder`` (as `rehab-outcomes analyse`,
+    with ``--sessions`` when a training log is given)."""
     import warnings
 
     from rehab_outcomes.survival.pipeline import run_analysis
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_analysis(cohort, provenance={}).write(folder)
+        run_analysis(cohort, provenance={}, sessions=sessions).write(folder)
     return folder
 
 

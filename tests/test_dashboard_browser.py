@@ -4,7 +4,8 @@ Asserted at both widths, on the network page and a site page: no horizontal over
 network request (every request but the pages themselves is blocked and counted), no console
 error, no serious or critical axe-core violation (``axe-playwright-python`` bundles axe-core and
 injects it with ``page.evaluate``, not a request), every link reachable with the keyboard, and
-no two site labels of the funnel plot overlapping. Printed (A4, print stylesheet): nothing wider
+no two site labels of the funnel plot overlapping. The analysis had a training log, so the
+pain-rule section is on both pages. Printed (A4, print stylesheet): nothing wider
 than the page. Screenshots at both widths and the PDF go to ``results/dashboard-check/``.
 
 Uses Debian's Chromium (never ``playwright install``); without /usr/bin/chromium the test is
@@ -18,7 +19,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _dashboard_data import CONFIG, make_cohort, make_validation, provenance, write_analysis
+from _dashboard_data import (
+    CONFIG,
+    make_cohort,
+    make_sessions,
+    make_validation,
+    provenance,
+    write_analysis,
+)
 
 from rehab_outcomes.reporting.dashboard import build_dashboard
 
@@ -45,7 +53,8 @@ def _require_chromium() -> None:
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cohort = make_cohort()
     root = tmp_path_factory.mktemp("browser")
-    analysis = write_analysis(cohort, root / "analysis")
+    # with a training log, so the pain-rule section is checked too
+    analysis = write_analysis(cohort, root / "analysis", sessions=make_sessions(cohort))
     build_dashboard(cohort, make_validation(len(cohort)), root / "dashboard", analysis=analysis,
                     provenance={**provenance(), "config": {**CONFIG, **RUN}})
     return root / "dashboard"
@@ -122,6 +131,7 @@ def test_dashboard_in_chromium(folder: Path) -> None:
                     page.goto(path.resolve().as_uri(), wait_until="load")
                     page.wait_for_load_state("networkidle")
                     key = f"{path.stem}@{width}"
+                    assert page.locator("#h-adherence").is_visible(), key
                     overflow = page.evaluate(OVERFLOW_JS)
                     assert overflow["scroll"] <= 0 and not overflow["wide"], (key, overflow)
                     result = axe.run(page)

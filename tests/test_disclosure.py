@@ -17,10 +17,12 @@ import pytest
 from _dashboard_data import (
     ATTACK_SITE_ARMS,
     make_attack_cohort,
+    make_sessions,
     make_validation,
     provenance,
     write_analysis,
 )
+from _disclosure_audit import dashboard_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -254,9 +256,12 @@ def test_curve_steps_hold_threshold_events() -> None:
 
 @pytest.fixture(scope="module")
 def attack_dashboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """The attack cohort with a training log (so the pain-rule section is published too):
+    strength + graded running has 1 runner at Kirkby, 10 each at Marsh and Northgate, 93 at
+    Oakham and 310 at Pellow, of whom 3 keep no log."""
     cohort = make_attack_cohort()
     root = tmp_path_factory.mktemp("attack")
-    analysis = write_analysis(cohort, root / "analysis")
+    analysis = write_analysis(cohort, root / "analysis", sessions=make_sessions(cohort))
     build_dashboard(cohort, make_validation(len(cohort)), root / "dash", analysis=analysis,
                     provenance=provenance())
     return root / "dash", cohort
@@ -287,6 +292,52 @@ def test_attack_dashboard_passes_the_auditor_from_its_csv(attack_dashboard: tupl
         cells = re.search(rf'>{re.escape(site)}</a></th>(.*?)</tr>', page).group(1)
         shown = re.findall(r"<td[^>]*>([^<]*)</td>", cells)[:4]
         assert [c.replace(",", "").replace("&lt;", "<") for c in shown] == row
+
+
+def test_attack_pain_rule_section_passes_the_auditor_from_its_csv(attack_dashboard: tuple
+                                                                  ) -> None:
+    """The pain-rule table solved with the sites table and the episode cards: the small sites'
+    runners with logs, Pellow's 3 runners without a log and every hidden week count keep the
+    range the rule requires, whatever the all-sites row and the other sites say."""
+    import pandas as pd
+
+    folder, cohort = attack_dashboard
+    table = pd.read_csv(folder.parent / "analysis" / "adherence.csv", keep_default_na=False)
+    rows = {r["site"]: r for r in _csv(folder / "data" / "adherence.csv")}
+    for site in ("Kirkby", "Marsh", "Northgate"):  # 1, 10 and 10 runners with logs
+        assert rows[site]["episodes_with_logs"] == "<11"
+        assert rows[site]["stepped_up_anyway_percent"] == "—"
+        assert rows[site]["logged_weeks_with_a_run_percent"] == "—"
+    assert rows["Lowfield"]["episodes_with_logs"] == "0"
+    assert "*" in (rows["Pellow"]["episodes"], rows["Pellow"]["episodes_with_logs"])
+    program = dashboard_program(folder, cohort, table)
+    assert program.failures(11) == []
+    # a control: the same auditor finds Pellow's runners without a log once both are printed
+    exact = {**rows["Pellow"]}
+    exact["episodes"] = str(int(table.loc[table["site"] == "Pellow", "episodes"].iloc[0]))
+    exact["episodes_with_logs"] = str(
+        int(table.loc[table["site"] == "Pellow", "episodes_logged"].iloc[0]))
+    leaked = folder.parent / "leaked"
+    (leaked / "data").mkdir(parents=True, exist_ok=True)
+    for name in ("sites.csv", "headline-by-treatment.csv"):
+        (leaked / "data" / name).write_bytes((folder / "data" / name).read_bytes())
+    sites = _csv(folder / "data" / "sites.csv")
+    for r in sites:
+        if r["site"] == "Pellow":
+            r["Strength + graded running"] = exact["episodes"]
+            r["episodes"] = str(int(cohort["site"].astype(str).eq("Pellow").sum()))
+    _write_rows(leaked / "data" / "sites.csv", sites)
+    _write_rows(leaked / "data" / "adherence.csv",
+                [exact if r["site"] == "Pellow" else r for r in rows.values()])
+    found = dashboard_program(leaked, cohort, table).failures(11)
+    assert any("('U', 'Pellow') = 3" in f for f in found), found
+
+
+def _write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def test_attack_curves_group_threshold_events(attack_dashboard: tuple) -> None:

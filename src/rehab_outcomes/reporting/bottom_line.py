@@ -35,13 +35,17 @@ class AnalysisOutputs:
     km_summary: pd.DataFrame
     rmst: pd.DataFrame
     hashes: dict[str, str] = field(default_factory=dict)
+    #: ``adherence.csv`` (written with training logs), as text cells; ``None`` without it.
+    adherence: pd.DataFrame | None = None
 
     @classmethod
     def read(cls, folder: str | Path) -> AnalysisOutputs:
-        """Read ``claims.csv``, ``summary.json``, ``km_summary.csv`` and ``rmst.csv``.
+        """Read ``claims.csv``, ``summary.json``, ``km_summary.csv`` and ``rmst.csv``, and
+        ``adherence.csv`` when the analysis had training logs.
 
         Extra columns (``p``, ``p_adjusted``, ``family``, ``estimand``) and new verdicts are
         accepted; a missing ``claims.csv`` or ``summary.json`` is refused in one line.
+        ``adherence.csv`` is read as text (a site named ``NA`` stays ``NA``).
         """
         from rehab_outcomes.contract.io import sha256_of
         from rehab_outcomes.provenance import masked_name
@@ -76,8 +80,17 @@ class AnalysisOutputs:
                 tables[name] = pd.read_csv(p)
             else:
                 tables[name] = pd.DataFrame()
+        adherence = None
+        p = folder / "adherence.csv"
+        if p.is_file():
+            hashes[p.name] = sha256_of(p)
+            try:
+                adherence = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[])
+            except (OSError, ValueError) as exc:
+                raise InputRefusedError("the analysis' adherence.csv cannot be read "
+                                        f"({type(exc).__name__})") from None
         return cls(claims=claims, summary=summary, km_summary=tables["km_summary"],
-                   rmst=tables["rmst"], hashes=hashes)
+                   rmst=tables["rmst"], hashes=hashes, adherence=adherence)
 
     @classmethod
     def none(cls) -> AnalysisOutputs:

@@ -11,6 +11,10 @@ folder written by ``rehab-outcomes analyse``:
 - ``site-<slug>.html``: one page per site, its cards and curves beside the network's;
 - ``data/<name>.csv``: every table and curve exactly as shown.
 
+When the analysis had training logs (its folder holds ``adherence.csv``), both kinds of page
+also show how often the pain rule of strength + graded running was kept
+(:mod:`~rehab_outcomes.reporting.adherence`); without logs that section is left out.
+
 This module composes; the parts live beside it: :mod:`~rehab_outcomes.reporting.bottom_line`
 (what is read from the analysis, the caveat), :mod:`~rehab_outcomes.reporting.groups`
 (Kaplan–Meier of every group with the package's estimator), :mod:`~rehab_outcomes.survival.casemix`
@@ -40,6 +44,12 @@ import pandas as pd
 from rehab_outcomes.contract import ARMS, derive_outcomes
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.reporting import style
+from rehab_outcomes.reporting.adherence import (
+    AdherenceCounts,
+    adherence_counts,
+    adherence_view,
+    episodes_in_arm_of,
+)
 from rehab_outcomes.reporting.bottom_line import (
     _COVARIATE_WORDS,
     AnalysisOutputs,
@@ -190,12 +200,25 @@ class _Composer:
     """Builds the view of every page from the groups, the published statuses and the analysis."""
 
     def __init__(self, groups: dict[tuple[str, str], Group], pub: Published, threshold: int,
-                 tau: float, x_max: dict[str, float]) -> None:
+                 tau: float, x_max: dict[str, float],
+                 adherence: AdherenceCounts | None = None) -> None:
         self.groups = groups
         self.pub = pub
         self.t = threshold
         self.tau = tau
         self.x_max = x_max
+        self.adh = adherence
+
+    # -- the pain rule (with training logs) --------------------------------------------------
+
+    def adherence(self, rows: list[tuple[str, str]], lead: tuple[str, str], data_href: str
+                  ) -> tuple[dict[str, Any] | None, pd.DataFrame | None]:
+        """The pain-rule section for ``rows`` (``(site or NET, label)``); ``None`` without
+        training logs."""
+        if self.adh is None:
+            return None, None
+        return adherence_view(self.adh, rows, self.pub.text, self.pub.shown, self.t,
+                              NOT_SHOWN, data_href, lead)
 
     # -- single values ---------------------------------------------------------------------
 
@@ -614,9 +637,10 @@ def build_dashboard(
     groups = group_curves(df, sites, conf_type, alpha)
     x_max = {"pf": _x_max(groups, "pf", thr), "re": _x_max(groups, "re", thr)}
     comparison, cc_counts = _site_comparison(df, cfg)
+    adh = adherence_counts(analysis.adherence, sites, episodes_in_arm_of(groups))
     pub = published_counts(groups, sites, validation, len(df), thr, tau, _ticks(x_max["pf"]),
-                        _ticks(x_max["re"]), cc_counts)
-    comp = _Composer(groups, pub, thr, tau, x_max)
+                           _ticks(x_max["re"]), cc_counts, adh)
+    comp = _Composer(groups, pub, thr, tau, x_max, adh)
     taken: set[str] = set()
     slugs = {s: site_slug(s, taken) for s in sites}
     dates = df["first_visit_date"]
@@ -640,6 +664,10 @@ def build_dashboard(
                                                             for v in b["verdicts"])}
                                      for b in bottom]),
     }
+    adh_view, adh_frame = comp.adherence([*((s, s) for s in sites), (NET, "All sites")],
+                                         (NET, "all sites"), "data/adherence.csv")
+    if adh_frame is not None:
+        data["adherence"] = adh_frame
     for outcome in ("pf", "re"):
         curves, frame = comp.curves(NET, outcome)
         risk, risk_frame = comp.at_risk(NET, outcome)
@@ -654,6 +682,7 @@ def build_dashboard(
                  "site_links": [(s, f"site-{slugs[s]}.html") for s in sites],
                  "arms": [(a, style.arm_label(a), style.ARM_SHORT_LABELS[a]) for a in ARMS],
                  "tau": tau, "bands": BAND_TEXT, "funnel_colours": style.FUNNEL,
+                 "adherence": adh_view,
                  "downloads": sorted(f"data/{k}.csv" for k in data), "prefix": ""}
     pages.append(Page(index_name, index_ctx, data))
     for s in sites:
@@ -673,10 +702,14 @@ def build_dashboard(
                 if src == s:
                     s_data[f"site-{slug}-{name}-curve"] = frame
             s_figs[outcome] = pair
+        s_adh, s_adh_frame = comp.adherence([(s, s), (NET, "All sites")], (s, s),
+                                            f"data/site-{slug}-adherence.csv")
+        if s_adh_frame is not None:
+            s_data[f"site-{slug}-adherence"] = s_adh_frame
         row = next(r for r in site_view["rows"] if r["site"] == s)
         site_ctx = {**base, "template": "site.html.j2", "title": f"{s}: clinic outcomes",
                     "site": s, "period": period, "cards": s_cards, "figs": s_figs,
-                    "row": row, "caveat": ctx.caveat, "tau": tau,
+                    "row": row, "caveat": ctx.caveat, "tau": tau, "adherence": s_adh,
                     "downloads": sorted(f"data/{k}.csv" for k in s_data),
                     "index": index_name,
                     "arms": [(a, style.arm_label(a), style.ARM_SHORT_LABELS[a]) for a in ARMS]}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rehab_outcomes.contract import ARMS
 from rehab_outcomes.reporting.groups import ALL, NET, PAIN_FREE_WEEKS, Group
@@ -22,6 +22,9 @@ from rehab_outcomes.reporting.suppression import (
     CountSystem,
     DisclosureError,
 )
+
+if TYPE_CHECKING:
+    from rehab_outcomes.reporting.adherence import AdherenceCounts
 
 __all__ = ["Published", "published_counts"]
 
@@ -45,13 +48,16 @@ class Published:
 def published_counts(groups: dict[tuple[str, str], Group], sites: list[str],
                      validation: Mapping[str, Any], n_total: int, threshold: int, tau: float,
                      pf_ticks: list[float], re_ticks: list[float],
-                     casemix_counts: dict[str, tuple[int, int]]) -> Published:
+                     casemix_counts: dict[str, tuple[int, int]],
+                     adherence: AdherenceCounts | None = None) -> Published:
     """Every count the pages print, and every count a printed rate or number at risk reveals.
 
     Table counts: episodes by site × arm with margins, data quality. Rates: each shown share
     reveals its numerator and complement (pain-free by 12 weeks, re-injury by ``tau`` among
     those who returned, lost to follow-up, and the funnel's complete-case shares). Numbers at
-    risk: each shown number and the people who left between two times.
+    risk: each shown number and the people who left between two times. With ``adherence``
+    (training logs), the pain-rule section's counts (:func:`_adherence`), tied to the
+    episodes of the same sites.
     """
     cs = CountSystem(threshold)
     arms = list(ARMS)
@@ -133,6 +139,8 @@ def published_counts(groups: dict[tuple[str, str], Group], sites: list[str],
                 cs.add((f"exit-{outcome}", g, k), cs.values[prev] - r, LATENT)
                 cs.equal([key, (f"exit-{outcome}", g, k)], prev)
                 prev = key
+    if adherence is not None:
+        _adherence(cs, adherence, sites, threshold)
     # data quality
     n_valid = int(validation.get("n_valid", n_total))
     accepted: Hashable = ("n", total)
@@ -160,3 +168,56 @@ def published_counts(groups: dict[tuple[str, str], Group], sites: list[str],
     return Published(cs, pf_ticks, re_ticks, tau)
 
 
+#: Families of the pain-rule section's counts (keys ``(family, site or NET)``).
+ADHERENCE_FAMILIES = ("adh-n", "adh-n~", "adh-wk", "adh-wk+", "adh-run", "adh-run~", "adh-risk",
+                      "adh-norisk", "adh-brk", "adh-brk~")
+
+
+def _adherence(cs: CountSystem, adh: AdherenceCounts, sites: list[str], threshold: int) -> None:
+    """The pain-rule section: per site and for all sites (``NET``), in the arm ``adh.arm``.
+
+    Printed: ``adh-n`` (episodes with logs) and ``adh-risk`` (weeks at risk of a rule break).
+    Revealed by printed shares: ``adh-run``/``adh-run~`` (logged weeks with and without a run)
+    and ``adh-brk``/``adh-brk~`` (weeks at risk with and without a rule break). Latent:
+    ``adh-n~`` (episodes without logs: episodes with logs plus these are the arm's episodes of
+    the site, printed in the sites table), ``adh-wk`` (logged weeks), ``adh-wk+`` (logged weeks
+    beyond one per runner with a log: a runner with a log has at least one logged week) and
+    ``adh-norisk`` (weeks with a run not at risk: weeks at risk are weeks with a run). Every
+    family adds up over the sites to the all-sites count. Week figures are shown only for
+    groups with at least ``threshold`` runners with logs, the rule-break share only with at
+    least ``threshold`` runners at risk and its denominator printed as a number.
+    """
+    arm = adh.arm
+    for g in [*sites, NET]:
+        c = adh.rows[g]
+        net = g == NET
+        # far cheaper than every other count: withheld first, so that the pain rule's section
+        # changes as little of the rest of the pages as possible
+        rc = 0.1 if net else 0.02
+        cs.add(("adh-n", g), c["episodes_logged"], TABLE, 0.2 if net else 0.05)
+        cs.add(("adh-n~", g), c["episodes"] - c["episodes_logged"], LATENT)
+        cs.equal([("adh-n", g), ("adh-n~", g)], ("n", (g, arm)))
+        cs.add(("adh-wk", g), c["weeks_logged"], LATENT)
+        # each runner with a log has at least one logged week: weeks = runners + the rest
+        cs.add(("adh-wk+", g), c["weeks_logged"] - c["episodes_logged"], LATENT)
+        cs.equal([("adh-n", g), ("adh-wk+", g)], ("adh-wk", g))
+        cs.add(("adh-run", g), c["weeks_run"], RATE, rc)
+        cs.add(("adh-run~", g), c["weeks_logged"] - c["weeks_run"], RATE, rc)
+        cs.equal([("adh-run", g), ("adh-run~", g)], ("adh-wk", g))
+        cs.add(("adh-risk", g), c["weeks_at_risk"], TABLE, 0.15 if net else 0.04)
+        cs.add(("adh-norisk", g), c["weeks_run"] - c["weeks_at_risk"], LATENT)
+        cs.equal([("adh-risk", g), ("adh-norisk", g)], ("adh-run", g))
+        cs.add(("adh-brk", g), c["weeks_break"], RATE, rc)
+        cs.add(("adh-brk~", g), c["weeks_at_risk"] - c["weeks_break"], RATE, rc)
+        cs.equal([("adh-brk", g), ("adh-brk~", g)], ("adh-risk", g))
+        for name in ("adh-run", "adh-brk"):
+            cs.together([(name, g), (f"{name}~", g)])
+        for name in ("adh-brk", "adh-brk~"):
+            cs.requires((name, g), ("adh-risk", g))
+        if c["episodes_logged"] < threshold or c["weeks_logged"] == 0:
+            for name in ("adh-run", "adh-risk", "adh-brk"):
+                cs.hide((name, g))
+        if c["episodes_at_risk"] < threshold or c["weeks_at_risk"] == 0:
+            cs.hide(("adh-brk", g))
+    for name in ADHERENCE_FAMILIES:
+        cs.equal([(name, s) for s in sites], (name, NET))

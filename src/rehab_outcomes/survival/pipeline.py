@@ -38,7 +38,7 @@ from rehab_outcomes.survival.multistate import AalenJohansen
 from rehab_outcomes.survival.rmst import rmst_table
 from rehab_outcomes.survival.trajectories import OUTCOME_LABEL as PAIN_LABEL
 from rehab_outcomes.survival.trajectories import TABLES as TRAJECTORY_TABLES
-from rehab_outcomes.survival.tv_analysis import MSM_COLUMNS
+from rehab_outcomes.survival.tv_analysis import ADHERENCE_COLUMNS, MSM_COLUMNS
 from rehab_outcomes.survival.zph import cox_zph
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ SESSION_TABLES: dict[str, list[str]] = {
     "weekly_exposures": list(WEEKLY_COLUMNS),
     "tv_cox_reinjury": COX_COLUMNS,
     "msm_rule": list(MSM_COLUMNS),
+    "adherence": list(ADHERENCE_COLUMNS),
 }
 #: The counting-process table of re-injury written as Parquet with ``--sessions``.
 SESSION_PARQUET = "tv_reinjury.parquet"
@@ -525,13 +526,17 @@ def _fmt_hr(log_hr: float) -> str:
 def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFrame | None,
               cfg: AnalysisConfig, run: _Runner, t: dict[str, pd.DataFrame],
               res: AnalysisResult) -> tuple[ClaimSource | Any, dict[str, Any]]:
-    """Weekly exposures, the counting-process table, naive time-varying Cox and the MSM."""
+    """Weekly exposures, adherence to the pain rule, the counting-process table, naive
+    time-varying Cox and the MSM."""
     from rehab_outcomes.survival import tv_analysis as tv
     from rehab_outcomes.survival.claims import SessionSources
     from rehab_outcomes.survival.exposures import weekly_exposures
 
     weekly = run("weekly_exposures", lambda: weekly_exposures(sessions, episodes))
     t["weekly_exposures"] = weekly if weekly is not None else _empty(SESSION_TABLES["weekly_exposures"])
+    adherence = run("adherence", lambda: tv.adherence_table(episodes, weekly)
+                    ) if weekly is not None else None
+    t["adherence"] = adherence if adherence is not None else _empty(SESSION_TABLES["adherence"])
     counting = run("tv_reinjury", lambda: tv.reinjury_counting_table(episodes, weekly)
                    ) if weekly is not None else None
     if counting is not None:
@@ -560,6 +565,9 @@ def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFram
         "weeks": int(len(weekly)) if weekly is not None else 0,
         "counting_rows": int(len(counting)) if counting is not None else 0,
         "primary_load_exposure": "run_change (week-to-week change in running minutes)",
+        "adherence": (f"{tv.GRADED_ARM} episodes per site and all sites: logged weeks with a "
+                      "run, weeks at risk of a rule break (a run after a rule signal) and those "
+                      "with a rule break; descriptive, exact counts (docs/analysis.md)"),
         "msm": msm[1] if msm is not None else None,
         "policy_truth": truth_info,
         "estimands": estimands,

@@ -9,6 +9,9 @@
   clustered by episode (table ``tv_cox_reinjury``).
 - :func:`msm_rule`: the effect of rule breaking on re-injury, naive time-varying Cox beside a
   marginal structural model (table ``msm_rule``).
+- :func:`adherence_table`: how often the graded arm's pain rule was kept, per site and for all
+  sites (table ``adherence``): descriptive counts and shares, exact (the dashboard suppresses
+  small numbers when it publishes them).
 
 **The MSM.** Restricted to the arm whose programme has the pain rule (strength + graded running;
 the other arms have no rule to break). Each week at risk of a rule break (a run after a rule
@@ -50,6 +53,14 @@ COUNTING_COLUMNS: Final = [
     *BASELINE,
 ]
 MSM_COLUMNS: Final = ["model", "term", "coef", "se", "hr", "lower", "upper", "p"]
+#: ``level`` of the row of all sites together in :func:`adherence_table` (its ``site`` is empty).
+ALL_SITES: Final = "all sites"
+#: Columns of :func:`adherence_table`.
+ADHERENCE_COLUMNS: Final = [
+    "level", "site", "arm", "episodes", "episodes_logged", "weeks_logged", "weeks_run",
+    "run_share", "weeks_at_risk", "episodes_at_risk", "weeks_break", "episodes_break",
+    "break_share", "step_ups", "rule_breaks",
+]
 
 
 def _lagged(weekly: pd.DataFrame) -> pd.DataFrame:
@@ -208,3 +219,99 @@ def msm_rule(episodes: pd.DataFrame, weekly: pd.DataFrame, counting: pd.DataFram
                  "exposure": exposure, "outcome": "re-injury, clock from the pain-free date",
                  "arm": GRADED_ARM})
     return table, info
+
+
+def adherence_table(episodes: pd.DataFrame, weekly: pd.DataFrame) -> pd.DataFrame:
+    """How often the pain rule was kept in the graded arm, per site and for all sites.
+
+    Parameters
+    ----------
+    episodes
+        Validated episodes (``episode_id``, ``site``, ``arm``).
+    weekly
+        :func:`~rehab_outcomes.survival.exposures.weekly_exposures` of the same episodes (one
+        row per week of follow-up from the first visit).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`ADHERENCE_COLUMNS`, one row per site of ``episodes`` (every site, in alphabetical
+        order, also a site without graded episodes) and a last row of all sites
+        (``level`` :data:`ALL_SITES`, empty ``site``), all for the arm :data:`GRADED_ARM`:
+
+        - ``episodes``: its episodes; ``episodes_logged``: those with at least one session
+          logged during follow-up;
+        - ``weeks_logged``: weeks with a logged session; ``weeks_run``: those with a run;
+          ``run_share = weeks_run / weeks_logged``;
+        - ``weeks_at_risk``: weeks with a run after a rule signal (pain during above 2/10 or
+          next-day pain worse than the morning before), in which the rule forbade a step up
+          (``at_risk_break``); ``episodes_at_risk``: episodes with such a week;
+        - ``weeks_break``: those weeks in which the runner stepped up anyway (a rule break);
+          ``episodes_break``: episodes with a rule break;
+          ``break_share = weeks_break / weeks_at_risk``;
+        - ``step_ups`` and ``rule_breaks``: the step ups and the rule-breaking step ups (runs).
+
+        Shares are ``NaN`` when their denominator is 0. Counts are exact: this table is for
+        researchers; the dashboard publishes it with small numbers suppressed. Logging gaps
+        make the week counts lower bounds (see :mod:`~rehab_outcomes.survival.exposures`).
+
+    Examples
+    --------
+    >>> ep = pd.DataFrame({"episode_id": ["a", "b"], "site": ["x", "x"],
+    ...                    "arm": [GRADED_ARM, "rest_only"]})
+    >>> wk = pd.DataFrame({"episode_id": ["a", "a", "b"], "week": [0, 1, 0],
+    ...                    "run_minutes": [16.0, 0.0, 8.0], "logged": [True, True, True],
+    ...                    "at_risk_break": [True, False, False], "rule_breaks": [1, 0, 0],
+    ...                    "step_ups": [1, 0, 0]})
+    >>> adherence_table(ep, wk)[["level", "episodes_logged", "weeks_run", "run_share",
+    ...                          "weeks_at_risk", "break_share"]].to_numpy().tolist()
+    [['site', 1, 1, 0.5, 1, 1.0], ['all sites', 1, 1, 0.5, 1, 1.0]]
+    """
+    for col in ("episode_id", "site", "arm"):
+        if col not in episodes.columns:
+            raise AnalysisError(f"episodes lack column {col!r}")
+    need = ("episode_id", "run_minutes", "logged", "at_risk_break", "rule_breaks", "step_ups")
+    missing = [c for c in need if c not in weekly.columns]
+    if missing:
+        raise AnalysisError(f"weekly exposures lack column(s) {', '.join(missing)}")
+    sites = sorted({str(s) for s in episodes["site"]}, key=lambda s: (s.casefold(), s))
+    ep = pd.DataFrame({"episode_id": episodes["episode_id"].astype(str).to_numpy(),
+                       "site": episodes["site"].astype(str).to_numpy(),
+                       "arm": episodes["arm"].astype(str).to_numpy()})
+    ep = ep[ep["arm"] == GRADED_ARM]
+    w = weekly[weekly["episode_id"].astype(str).isin(set(ep["episode_id"]))]
+    logged = w["logged"].to_numpy(dtype=bool)
+    risk = w["at_risk_break"].to_numpy(dtype=bool)
+    brk = risk & (pd.to_numeric(w["rule_breaks"]).to_numpy() > 0)
+    weeks = pd.DataFrame({
+        "episode_id": w["episode_id"].astype(str).to_numpy(),
+        "logged": logged.astype(int),
+        "run": (logged & (pd.to_numeric(w["run_minutes"]).to_numpy() > 0)).astype(int),
+        "risk": risk.astype(int), "brk": brk.astype(int),
+        "step_ups": pd.to_numeric(w["step_ups"]).to_numpy().astype(int),
+        "rule_breaks": pd.to_numeric(w["rule_breaks"]).to_numpy().astype(int)})
+    per = weeks.groupby("episode_id").sum()
+    per = ep.set_index("episode_id").join(per, how="left").fillna(
+        {c: 0 for c in per.columns}).astype({c: int for c in per.columns})
+    agg = {"episodes": ("site", "size"),
+           "episodes_logged": ("logged", lambda x: int((x > 0).sum())),
+           "weeks_logged": ("logged", "sum"), "weeks_run": ("run", "sum"),
+           "weeks_at_risk": ("risk", "sum"),
+           "episodes_at_risk": ("risk", lambda x: int((x > 0).sum())),
+           "weeks_break": ("brk", "sum"),
+           "episodes_break": ("brk", lambda x: int((x > 0).sum())),
+           "step_ups": ("step_ups", "sum"), "rule_breaks": ("rule_breaks", "sum")}
+    by_site = per.groupby("site").agg(**agg).reindex(sites, fill_value=0)
+    total = by_site.sum(axis=0).to_frame().T
+    out = pd.concat([by_site.reset_index().assign(level="site"),
+                     total.assign(site="", level=ALL_SITES)], ignore_index=True)
+    counts = [c for c in agg]
+    out[counts] = out[counts].astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["run_share"] = np.where(out["weeks_logged"] > 0,
+                                    out["weeks_run"] / out["weeks_logged"].clip(lower=1), np.nan)
+        out["break_share"] = np.where(out["weeks_at_risk"] > 0,
+                                      out["weeks_break"] / out["weeks_at_risk"].clip(lower=1),
+                                      np.nan)
+    out["arm"] = GRADED_ARM
+    return out[ADHERENCE_COLUMNS].reset_index(drop=True)
