@@ -430,9 +430,9 @@ counting[["episode_id", "arm", "start", "stop", "event", "week", "run_change", "
 #
 # A Cox model on these rows (`naive_tv_cox`: stratified by site, robust SE by episode) relates
 # the hazard of re-injury each week to the lagged exposures. It is "naive" because it treats the
-# exposures as if they had been assigned at random given the other terms in the model. Rows with a
-# missing exposure are dropped, so the model uses fewer rows than the table holds (more on that
-# below).
+# exposures as if they had been assigned at random given the other terms in the model. It uses
+# only the **logged follow-up** (`logged_follow_up`), so it has fewer rows than the table holds
+# (more on that below).
 
 # %%
 tv_fit = naive_tv_cox(counting)
@@ -486,12 +486,14 @@ pd.concat({"decision (weeks at risk of a break)": decision,
 # pain and are left out). Logged pain is only a noisy trace of what the model's runners feel, so
 # no analysis of the logs can remove the confounding completely.
 #
-# The naive Cox model above has a second problem you can see in its row count: it keeps only the
-# weeks in which every exposure was recorded. A week without a logged run has no cadence, and
-# many runners stop logging or never record cadence, so most weeks after the pain-free date drop
-# out, and with them most re-injuries (compare `tv_fit.n_events_` with the re-injuries of the
-# counting table). In weeks after a runner stopped logging, the table also counts zero minutes
-# and no new rule breaks: "not logged" is read as "did not happen".
+# The naive Cox model above has a second problem you can see in its row count. After a runner
+# stops logging, every week would hold zero minutes: "not logged" read as "did not run". So the
+# load models keep only the weeks up to the end of each runner's log (`logged_follow_up`), which
+# censors each runner where the log ends. Many runners stop logging long before a re-injury, so
+# most re-injuries drop out (compare `tv_fit.n_events_` with the re-injuries of the counting
+# table), and the censoring is harmless only if runners do not stop logging *because* the knee
+# flares up. The cadence model (`cadence_tv_cox`, claim 6) loses more: many runners never log a
+# cadence. The MSM below keeps all follow-up, carrying the rule breaks so far forward.
 #
 # ### Inverse probability of adherence weights
 #

@@ -583,18 +583,20 @@ class SessionSources:
     msm_rule
         ``model, term, coef, se, hr, lower, upper, p`` with the ``msm`` row of rule breaking.
     tv_cox
-        The naive time-varying Cox table of re-injury (terms ``run_change_10``,
-        ``cadence_change_5``).
+        The naive time-varying Cox table of re-injury (term ``run_change_10``).
     estimands
         Estimand text per table name.
     policy_note
         The model-based policy simulation shown beside claim 4 ('' without a truth file).
+    tv_cox_cadence
+        The cadence model (term ``cadence_change_5``, weeks with a logged cadence).
     """
 
     msm_rule: pd.DataFrame
     tv_cox: pd.DataFrame
     estimands: Mapping[str, str]
     policy_note: str = ""
+    tv_cox_cadence: pd.DataFrame | None = None
 
 
 def _session_hr(ctx: _Ctx, cid: str, quantity: str, table: pd.DataFrame, name: str, term: str,
@@ -640,8 +642,10 @@ def _session_claims(ctx: _Ctx, src: SessionSources) -> list[dict | _Pending]:
                     "A 10-minute larger weekly increase in running (the load exposure) was "
                     "associated with re-injury as"),
         _session_hr(ctx, "6", "hazard ratio of re-injury per +5 steps/min cadence change from "
-                    "the first logged week (lagged one week; time-varying Cox)", src.tv_cox,
-                    "tv_cox_reinjury", "cadence_change_5", est.get("tv_cox_reinjury", ""), -1.0,
+                    "the first logged week (lagged one week; time-varying Cox)",
+                    src.tv_cox_cadence if src.tv_cox_cadence is not None
+                    else pd.DataFrame(columns=["term"]),
+                    "tv_cox_cadence", "cadence_change_5", est.get("tv_cox_cadence", ""), -1.0,
                     "Re-injury per 5 steps/min higher cadence than at the start (re-injury as "
                     "the proxy of knee load: the logs hold no load measure)"),
     ]

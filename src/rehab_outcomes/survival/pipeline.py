@@ -99,6 +99,7 @@ VISIT_TABLES: dict[str, list[str]] = dict(TRAJECTORY_TABLES)
 SESSION_TABLES: dict[str, list[str]] = {
     "weekly_exposures": list(WEEKLY_COLUMNS),
     "tv_cox_reinjury": COX_COLUMNS,
+    "tv_cox_cadence": COX_COLUMNS,
     "msm_rule": list(MSM_COLUMNS),
     "adherence": list(ADHERENCE_COLUMNS),
 }
@@ -544,6 +545,9 @@ def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFram
     fit = run("tv_cox_reinjury", lambda: tv.naive_tv_cox(
         counting, alpha=cfg.alpha, min_clusters=cfg.min_clusters)) if counting is not None else None
     t["tv_cox_reinjury"] = _cox_table(fit) if fit is not None else _empty(COX_COLUMNS)
+    cad = run("tv_cox_cadence", lambda: tv.cadence_tv_cox(
+        counting, alpha=cfg.alpha, min_clusters=cfg.min_clusters)) if counting is not None else None
+    t["tv_cox_cadence"] = _cox_table(cad) if cad is not None else _empty(COX_COLUMNS)
     msm = run("msm_rule", lambda: tv.msm_rule(episodes, weekly, counting, alpha=cfg.alpha)
               ) if counting is not None else None
     t["msm_rule"] = msm[0] if msm is not None else _empty(SESSION_TABLES["msm_rule"])
@@ -551,9 +555,12 @@ def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFram
     estimands = {
         "tv_cox_reinjury": ("conditional hazard ratios of re-injury per unit of each weekly "
                             "exposure lagged one week (run change per 10 min, strength sessions, "
-                            "cadence change per 5 spm, rule breaks so far), time-varying Cox, "
-                            "stratified by site, robust SE by episode; population: episodes that "
-                            "became pain-free (clock from the pain-free date); observational"),
+                            "rule breaks so far), time-varying Cox, stratified by site, robust SE "
+                            "by episode; population: episodes that became pain-free (clock from "
+                            "the pain-free date), followed while they logged; observational"),
+        "tv_cox_cadence": ("as tv_cox_reinjury with the cadence change from the first logged "
+                           "cadence per 5 spm added; population: the weeks with a logged cadence "
+                           "change (runners who log cadence); observational"),
         "msm_rule": ("marginal structural model: hazard ratio of re-injury per rule-breaking "
                      "step up so far (lagged one week), weighted Cox with stabilised inverse "
                      "probability of adherence weights (truncated at the 1st/99th percentiles) "
@@ -564,6 +571,8 @@ def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFram
         "n_sessions": int(len(sessions)),
         "weeks": int(len(weekly)) if weekly is not None else 0,
         "counting_rows": int(len(counting)) if counting is not None else 0,
+        "follow_up_ends_with_log": (counting.attrs.get("follow_up_ends_with_log")
+                                    if counting is not None else None),
         "primary_load_exposure": "run_change (week-to-week change in running minutes)",
         "adherence": (f"{tv.GRADED_ARM} episodes per site and all sites: logged weeks with a "
                       "run, weeks at risk of a rule break (a run after a rule signal) and those "
@@ -572,7 +581,8 @@ def _sessions(episodes: pd.DataFrame, sessions: pd.DataFrame, truth: pd.DataFram
         "policy_truth": truth_info,
         "estimands": estimands,
     }
-    src = SessionSources(t["msm_rule"], t["tv_cox_reinjury"], estimands, note)
+    src = SessionSources(t["msm_rule"], t["tv_cox_reinjury"], estimands, note,
+                         tv_cox_cadence=t["tv_cox_cadence"])
     return src, info
 
 

@@ -43,14 +43,18 @@ from rehab_outcomes.survival.cox import CoxPH
 from rehab_outcomes.survival.msm import DEFAULT_TRUNCATION, PooledLogistic, stabilized_weights
 
 GRADED_ARM: Final = "strength_graded_running"
-#: Lagged time-varying exposures of the naive Cox model (run change per 10 minutes).
-TV_TERMS: Final = ("run_change_10", "strength_sessions", "cadence_change_5", "cum_rule_breaks")
+#: Lagged time-varying exposures of the naive Cox model (run change per 10 minutes), defined in
+#: every logged week.
+TV_TERMS: Final = ("run_change_10", "strength_sessions", "cum_rule_breaks")
+#: The cadence model: cadence change per 5 spm beside the exposures above, on the weeks with a
+#: logged cadence (many runners never log one).
+CADENCE_TERMS: Final = ("cadence_change_5", *TV_TERMS)
 BASELINE: Final = ("age_years", "weekly_km_before_injury", "baseline_pain_nrs")
 COUNTING_COLUMNS: Final = [
     "episode_id", "site", "arm", "start", "stop", "event", "week", "run_minutes", "run_change",
     "run_change_10", "acute_load", "chronic_load", "acwr_uncoupled", "strength_sessions",
     "cadence_change", "cadence_change_5", "rule_breaks", "cum_rule_breaks", "any_rule_break",
-    *BASELINE,
+    "last_logged_week", "logged_follow_up", *BASELINE,
 ]
 MSM_COLUMNS: Final = ["model", "term", "coef", "se", "hr", "lower", "upper", "p"]
 #: ``level`` of the row of all sites together in :func:`adherence_table` (its ``site`` is empty).
@@ -90,6 +94,17 @@ def reinjury_counting_table(episodes: pd.DataFrame, weekly: pd.DataFrame) -> pd.
         :data:`COUNTING_COLUMNS`: ``start``/``stop`` in weeks since the pain-free date,
         ``week`` the calendar week (from the first visit) in which the interval starts, and the
         exposures of week ``week - 1`` (zero minutes and no breaks before the first week).
+
+    Notes
+    -----
+    **Logged follow-up.** ``logged_follow_up`` is true while the exposure week is not after the
+    episode's last logged week (``last_logged_week``; −1 when nothing was logged). After a runner
+    stops logging, zero minutes would be read as "did not happen": the load models
+    (:func:`naive_tv_cox`, :func:`cadence_tv_cox`) therefore use the logged follow-up only,
+    i.e. censor each episode where its log ends (informative if runners stop logging because
+    the knee flares up). The MSM keeps all rows: its exposure, the rule breaks so far, is carried
+    forward after the log ends (breaks made after that are not seen). The counts are in
+    ``attrs["follow_up_ends_with_log"]`` and the summary.
     """
     df = derive_outcomes(episodes)
     pf = df[(df["pain_free_event"] == 1) & df["reinjury_weeks"].notna()].copy()
@@ -111,25 +126,50 @@ def reinjury_counting_table(episodes: pd.DataFrame, weekly: pd.DataFrame) -> pd.
     for c in ("site", "arm", *BASELINE):
         out[c] = pf[c].to_numpy()[rep]
     out = out.merge(_lagged(weekly), on=["episode_id", "week"], how="left")
+    logged = weekly.loc[weekly["logged"].astype(bool), ["episode_id", "week"]]
+    last = logged.groupby("episode_id")["week"].max().rename("last_logged_week")
+    out = out.merge(last, left_on="episode_id", right_index=True, how="left")
+    out["last_logged_week"] = out["last_logged_week"].fillna(-1).astype(int)
+    out["logged_follow_up"] = out["week"] - 1 <= out["last_logged_week"]
+    kept = out[out["logged_follow_up"]]
+    log_end = {"episodes": int(out["episode_id"].nunique()), "events": int(out["event"].sum()),
+               "episodes_logged_follow_up": int(kept["episode_id"].nunique()),
+               "events_logged_follow_up": int(kept["event"].sum())}
     zero = ["run_minutes", "run_change", "strength_sessions", "rule_breaks"]
     out[zero] = out[zero].fillna(0)
     out["cum_rule_breaks"] = out.groupby("episode_id")["cum_rule_breaks"].ffill().fillna(0)
     out["run_change_10"] = out["run_change"] / 10.0
     out["cadence_change_5"] = out["cadence_change"] / 5.0
     out["any_rule_break"] = (out["cum_rule_breaks"] > 0).astype(int)
-    return out[COUNTING_COLUMNS].reset_index(drop=True)
+    out = out[COUNTING_COLUMNS].reset_index(drop=True)
+    out.attrs["follow_up_ends_with_log"] = log_end
+    return out
 
 
 def naive_tv_cox(counting: pd.DataFrame, terms: Sequence[str] = TV_TERMS,
                  strata_col: str | None = "site", alpha: float = 0.05,
                  min_clusters: int = 30) -> CoxPH:
     """Time-varying Cox model of re-injury on the lagged exposures (Efron ties, robust SE by
-    episode; rows with a missing exposure, e.g. no cadence yet, are dropped)."""
+    episode), on the logged follow-up (``logged_follow_up``), where the default terms are
+    defined on every row; :func:`cadence_tv_cox` adds the cadence."""
+    counting = counting[counting["logged_follow_up"]]
+    if counting.empty:
+        raise AnalysisError("no follow-up after the pain-free date while training was logged")
     strata = strata_col if strata_col and counting[strata_col].nunique() > 1 else None
     return CoxPH(alpha=alpha, min_clusters=min_clusters).fit(
         counting, duration_col="stop", event_col="event", covariates=tuple(terms),
         entry_col="start", strata_col=strata, cluster_col="episode_id", group_col=None,
         outcome="reinjury")
+
+
+def cadence_tv_cox(counting: pd.DataFrame, strata_col: str | None = "site", alpha: float = 0.05,
+                   min_clusters: int = 30) -> CoxPH:
+    """The cadence model: :data:`CADENCE_TERMS` on the rows whose previous week has a cadence
+    change (the runner logged a cadence then and in an earlier week)."""
+    rows = counting[counting["cadence_change"].notna()]
+    if rows.empty:
+        raise AnalysisError("no week after the pain-free date with a logged cadence change")
+    return naive_tv_cox(rows, CADENCE_TERMS, strata_col, alpha, min_clusters)
 
 
 def adherence_weights(episodes: pd.DataFrame, weekly: pd.DataFrame,
@@ -155,8 +195,9 @@ def adherence_weights(episodes: pd.DataFrame, weekly: pd.DataFrame,
     w["a"] = (w["rule_breaks"] > 0).astype(int)
     w = w.merge(ep[["episode_id", *BASELINE]], on="episode_id", how="left")
     base = ["week", *BASELINE]
-    den_terms = [*base, "pain_during_max", "prev_pain", "prev_no_pain", "prev_minutes", "prev_change"]
-    w["pain_during_max"] = w["pain_during_max"].fillna(0.0)
+    # history before the week's decisions only: the week's own pain includes the runs at and
+    # after a step up, a consequence of the decision
+    den_terms = [*base, "prev_pain", "prev_no_pain", "prev_minutes", "prev_change"]
     risk = w[w["at_risk_break"]]
     num = PooledLogistic().fit(risk, "a", base)
     den = PooledLogistic().fit(risk, "a", den_terms)
