@@ -35,6 +35,26 @@ def test_counting_table(loadcap_small: dict[str, pd.DataFrame]) -> None:
     assert np.isclose(prev["run_minutes"].iloc[0], row["run_minutes"])
 
 
+def test_load_models_use_the_logged_follow_up(loadcap_small: dict[str, pd.DataFrame]) -> None:
+    """After an episode's last logged week its exposures are unknown: the load models censor
+    there (rows flagged ``logged_follow_up``); the cadence model keeps weeks with a cadence."""
+    ep = loadcap_small["episodes"]
+    w = weekly_exposures(loadcap_small["sessions"], ep)
+    cp = tv.reinjury_counting_table(ep, w)
+    last = w[w["logged"]].groupby("episode_id")["week"].max()
+    expect = cp["week"] - 1 <= cp["episode_id"].map(last).fillna(-1)
+    assert (cp["logged_follow_up"] == expect).all()
+    assert 0 < cp["logged_follow_up"].sum() < len(cp)
+    fit = tv.naive_tv_cox(cp)
+    assert fit.n_ == int(cp["logged_follow_up"].sum())
+    assert fit.n_events_ == int(cp.loc[cp["logged_follow_up"], "event"].sum())
+    cad = tv.cadence_tv_cox(cp)
+    assert cad.n_ == int((cp["logged_follow_up"] & cp["cadence_change"].notna()).sum())
+    assert list(cad.summary["term"]) == list(tv.CADENCE_TERMS)
+    counts = cp.attrs["follow_up_ends_with_log"]
+    assert counts["events"] == int(cp["event"].sum()) >= counts["events_logged_follow_up"] == fit.n_events_
+
+
 def test_msm_and_claims(loadcap_small: dict[str, pd.DataFrame]) -> None:
     ep, ses = loadcap_small["episodes"], loadcap_small["sessions"]
     res = run_analysis(ep, sessions=ses, policy_truth=loadcap_small["truth"])
