@@ -2,8 +2,11 @@
 
 The data are episode-weeks with time-varying covariates (the week's change in running minutes,
 strength sessions), a fixed one (age), ties (whole weeks), delayed entry, four strata (site),
-non-integer case weights that vary within an episode, and the episode as cluster. The R tests
-skip without Rscript outside CI; with ``CI`` set they fail instead. The splitting test needs no R.
+non-integer case weights that vary within an episode, and the episode as cluster. ``cox_zph``
+of counting-process fits is compared with R's ``cox.zph`` on these data, on data with
+non-integer late entries (tests/r/zph_reference.R), and on right-censored data split into
+``(start, stop]`` pieces, where R gives the unsplit result. The R tests skip without Rscript
+outside CI; with ``CI`` set they fail instead. The splitting test of the fit needs no R.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import pandas as pd
 import pytest
 
 from rehab_outcomes.exceptions import AnalysisError
-from rehab_outcomes.survival import CoxPH
+from rehab_outcomes.survival import CoxPH, cox_zph
 
 R_SCRIPT = Path(__file__).parent / "r" / "cox_counting_reference.R"
+R_ZPH = Path(__file__).parent / "r" / "zph_reference.R"
 requires_r = pytest.mark.skipif(
     shutil.which("Rscript") is None and not os.environ.get("CI"),
     reason="Rscript is not installed (required in CI)",
@@ -128,7 +132,8 @@ def _split(df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat(pieces, ignore_index=True)
 
 
-def test_splitting_follow_up_leaves_the_fit_unchanged():
+def _whole_and_split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Right-censored data (whole weeks, strata, weights) and the same follow-up cut in pieces."""
     rng = np.random.default_rng(3)
     n = 300
     x1, x2 = rng.normal(size=n), rng.binomial(1, 0.4, n).astype(float)
@@ -138,10 +143,15 @@ def test_splitting_follow_up_leaves_the_fit_unchanged():
         "event": rng.binomial(1, 0.7, n), "x1": x1, "x2": x2,
         "w": rng.uniform(0.5, 2.0, n),
     })
+    return df, _split(df, rng)
+
+
+def test_splitting_follow_up_leaves_the_fit_unchanged():
+    df, split = _whole_and_split()
+    n = len(df)
     kw = {"covariates": ["x1", "x2"], "strata_col": "site", "cluster_col": "id",
           "weights_col": "w", "group_col": None}
     whole = CoxPH().fit(df, "time", "event", **kw)
-    split = _split(df, rng)
     assert len(split) > 1.5 * n
     parts = CoxPH().fit(split, "time", "event", entry_col="start", **kw)
     for attr in ("params_", "se_", "robust_se_"):
@@ -162,18 +172,85 @@ def test_start_must_precede_stop():
         CoxPH().fit(df, "stop", "event", covariates=["x"], entry_col="start", group_col=None)
 
 
-def test_cox_zph_refuses_counting_process_fits() -> None:
-    import numpy as np
-    import pandas as pd
+ZPH_MODELS = {  # tests/r/zph_reference.R model tag -> CoxPH.fit keywords
+    "plain": {},
+    "full": {"strata_col": "site", "weights_col": "w", "cluster_col": "id"},
+}
 
-    from rehab_outcomes.exceptions import AnalysisError
-    from rehab_outcomes.survival.cox import CoxPH
-    from rehab_outcomes.survival.zph import cox_zph
 
-    rng = np.random.default_rng(1)
-    df = pd.DataFrame({"start": np.zeros(60), "stop": rng.exponential(5, 60) + 0.1,
-                       "event": rng.integers(0, 2, 60), "x": rng.normal(size=60)})
-    fit = CoxPH().fit(df, duration_col="stop", event_col="event", entry_col="start",
-                      covariates=["x"])
-    with pytest.raises(AnalysisError, match="counting-process"):
-        cox_zph(fit)
+def _zph_both(df: pd.DataFrame, tmp: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """``cox_zph`` of the ``ZPH_MODELS`` fits of ``df`` and R's ``cox.zph`` of the same fits."""
+    path = tmp / "data.csv"
+    df.to_csv(path, index=False, lineterminator="\n", float_format="%.17g")
+    subprocess.run(["Rscript", str(R_ZPH), str(path), str(tmp / "zph.csv")],
+                   check=True, capture_output=True, text=True, timeout=120)
+    entry = "start" if "start" in df.columns else None
+    ours = {}
+    for tag, kw in ZPH_MODELS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = CoxPH().fit(df, "time", "event", covariates=["x1", "x2"], entry_col=entry,
+                              group_col=None, **kw)
+        ours[tag] = cox_zph(fit)
+    return ours, pd.read_csv(tmp / "zph.csv")
+
+
+def _assert_zph_equal(z: pd.DataFrame, r: pd.DataFrame, rtol: float = 1e-6) -> None:
+    assert z["term"].tolist() == r["term"].tolist()
+    np.testing.assert_array_equal(z["df"].to_numpy(), r["df"].to_numpy())
+    np.testing.assert_allclose(z["chisq"].to_numpy(), r["chisq"].to_numpy(), rtol=rtol)
+    np.testing.assert_allclose(z["p"].to_numpy(), r["p"].to_numpy(), rtol=rtol)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.r
+@requires_r
+def test_counting_cox_zph_matches_r(weeks, model):
+    """Late entries, whole-week ties, time-varying covariates, strata and weights."""
+    df, ref = weeks
+    z = cox_zph(_fit(df, **MODELS[model]))
+    _assert_zph_equal(z, ref["zph"][ref["zph"]["model"] == model].reset_index(drop=True))
+    assert z["outcome"].eq("stop").all()
+
+
+def _late_entries(seed: int, n: int = 250) -> pd.DataFrame:
+    """One row per subject, most entering late, some at non-integer times; half-week ties."""
+    rng = np.random.default_rng(seed)
+    start = np.where(rng.random(n) < 0.6, rng.integers(0, 8, n).astype(float), 0.0)
+    start = np.where(rng.random(n) < 0.3, start + rng.uniform(0, 1, n).round(2), start)
+    x1, x2 = rng.normal(size=n), rng.binomial(1, 0.5, n).astype(float)
+    return pd.DataFrame({
+        "id": np.arange(n), "site": rng.choice(["a", "b"], n), "start": start,
+        "time": start + np.ceil(rng.exponential(6 * np.exp(-0.4 * x1), n) * 2) / 2,
+        "event": rng.binomial(1, 0.75, n), "x1": x1, "x2": x2,
+        "w": rng.uniform(0.3, 3.0, n).round(3),
+    })
+
+
+@pytest.mark.r
+@requires_r
+def test_counting_cox_zph_matches_r_with_non_integer_late_entries(tmp_path):
+    ours, r = _zph_both(_late_entries(11), tmp_path)
+    for tag, z in ours.items():
+        _assert_zph_equal(z, r[r["model"] == tag].reset_index(drop=True))
+
+
+@pytest.mark.r
+@requires_r
+def test_cox_zph_of_split_follow_up_is_the_unsplit_result_as_in_r(tmp_path):
+    """R's ``cox.zph`` of right-censored data cut into ``(start, stop]`` pieces (covariates
+    unchanged) equals that of the unsplit data: the risk sets, the Kaplan–Meier transform and
+    the events are the same. ``cox_zph`` does the same and agrees with R on both."""
+    df, split = _whole_and_split()
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "split").mkdir()
+    ours_whole, r_whole = _zph_both(df, tmp_path / "whole")
+    ours_split, r_split = _zph_both(split, tmp_path / "split")
+    np.testing.assert_allclose(r_split["chisq"], r_whole["chisq"], rtol=1e-10)
+    for tag in ZPH_MODELS:
+        rw = r_whole[r_whole["model"] == tag].reset_index(drop=True)
+        rs = r_split[r_split["model"] == tag].reset_index(drop=True)
+        _assert_zph_equal(ours_whole[tag], rw)
+        _assert_zph_equal(ours_split[tag], rs)
+        np.testing.assert_allclose(ours_split[tag]["chisq"], ours_whole[tag]["chisq"],
+                                   rtol=1e-10)

@@ -28,3 +28,11 @@ m_plain <- coxph(f, data = d, ties = "efron")
 put(rbind(cox_rows(m_full, "full"), cox_rows(m_sc, "strata_cluster"),
           cox_rows(m_wc, "weights_cluster"), cox_rows(m_plain, "plain")), "cox.csv")
 put(as.data.frame(residuals(m_full, type = "score")), "score_full.csv")
+# proportional-hazards score tests, transform = "km" (the default), per term and GLOBAL
+zph_rows <- function(fit, tag) {
+  z <- cox.zph(fit)$table
+  data.frame(model = tag, term = rownames(z), chisq = z[, "chisq"], df = z[, "df"],
+             p = z[, "p"])
+}
+put(rbind(zph_rows(m_full, "full"), zph_rows(m_sc, "strata_cluster"),
+          zph_rows(m_wc, "weights_cluster"), zph_rows(m_plain, "plain")), "zph.csv")

@@ -443,6 +443,7 @@ class CoxPH:
         self._strata = _strata_structure(t, e, w, strata, Xc,
                                          None if entry is None else entry[keep])
         self._X, self._w, self._t, self._e = Xc, w, t, e
+        self._entry = None if entry is None else entry[keep]  # start times of the analysed rows
         beta = self._newton()
         self.params_ = pd.Series(beta, index=self.terms_)
         self.var_ = np.linalg.inv(self._info)

@@ -5,6 +5,13 @@ For every term the score test of adding ``x · g(t)`` to the fitted model is com
 the fit; ``GLOBAL`` tests all ``γ`` together. ``g(t)`` is one minus the left-continuous
 Kaplan–Meier curve of all analysed rows (unweighted, ignoring strata), centred at its mean over
 the events: exactly R's ``transform = "km"``.
+
+Counting-process fits (``entry_col``, rows ``(start, stop]``) are handled as R does for
+``Surv(start, stop, event)`` (its ``Czph2``): the risk set at an event time ``t`` holds the rows
+with ``start < t <= stop``, ``g`` is taken at the stop times and the Kaplan–Meier curve is that
+of the counting-process data (at risk at ``t``: ``start < t <= stop``), all rows pooled,
+unweighted. The information blocks subtract, for each row, the event times up to its start, as
+the cumulative hazard of the fit does.
 """
 
 from __future__ import annotations
@@ -27,6 +34,21 @@ def km_transform(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     cur = km_arrays(time, event, np.ones_like(time))
     idx = np.searchsorted(cur["time"], time, side="left")  # times strictly below t
     return 1.0 - np.r_[1.0, cur["surv"]][idx]
+
+
+def km_transform_counting(start: np.ndarray, stop: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """``1 - S(stop-)`` of the unweighted Kaplan–Meier curve of ``(start, stop]`` data.
+
+    As R's ``survfitKM`` of ``Surv(start, stop, event)``: at an event time ``t`` the rows with
+    ``start < t <= stop`` are at risk.
+    """
+    utime = np.unique(stop[event == 1])
+    n_event = np.bincount(np.searchsorted(utime, stop[event == 1]), minlength=utime.size)
+    n_risk = (stop.size - np.searchsorted(np.sort(stop), utime, side="left")) - (
+        start.size - np.searchsorted(np.sort(start), utime, side="left"))
+    surv = np.cumprod(1.0 - n_event / n_risk)
+    idx = np.searchsorted(utime, stop, side="left")  # event times strictly below stop
+    return 1.0 - np.r_[1.0, surv][idx]
 
 
 def _quadratic_form(imat: np.ndarray, u: np.ndarray) -> float:
@@ -52,10 +74,9 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
     """
     if not hasattr(fit, "params_"):
         raise AnalysisError("cox_zph needs a fitted CoxPH model")
-    if getattr(fit, "entry_col_", None) is not None:
-        raise AnalysisError("cox_zph is not implemented for counting-process (start, stop] fits")
     X, t, e = fit._X, fit._t, fit._e
-    g = km_transform(t, e)
+    entry = getattr(fit, "_entry", None)  # start times of a counting-process fit, else None
+    g = km_transform(t, e) if entry is None else km_transform_counting(entry, t, e)
     g = g - g[e == 1].mean()
     if not np.any(np.abs(g[e == 1]) > 1e-12):
         raise AnalysisError(
@@ -76,6 +97,8 @@ def cox_zph(fit: CoxPH) -> pd.DataFrame:
             hc = np.bincount(st.dgrp, weights=st.frac * pc.haz * gp, minlength=st.ngrp)
             v = pc.risk * np.cumsum(h)[st.grp]
             v[st.dead] -= pc.risk[st.dead] * hc[st.dgrp]
+            if st.ent is not None:  # only the event times in (start, stop]
+                v -= pc.risk * np.r_[0.0, np.cumsum(h)][st.ent]
             target += (xs * v[:, None]).T @ xs - (pc.xbar * (st.mwt * gp)[:, None]).T @ pc.xbar
     imat = np.block([[fit._info, i1], [i1, i2]])
     rows = []
