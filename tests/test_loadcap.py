@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from rehab_outcomes.simulation.loadcap import (
@@ -22,7 +23,7 @@ from rehab_outcomes.simulation.loadcap import (
     draw_runners,
     simulate_days,
 )
-from rehab_outcomes.simulation.loadcap_outputs import simulate_loadcap_cohort
+from rehab_outcomes.simulation.loadcap_outputs import LoggingParams, simulate_loadcap_cohort
 from rehab_outcomes.simulation.loadcap_truth import (
     TARGETS,
     calibration_table,
@@ -213,3 +214,158 @@ def test_cli_policy_truth_n(tmp_path: Path) -> None:
                                  "--scenario", "seed_claims", "--out", str(tmp_path / "s")])
     assert result.exit_code == 1 and "only the default scenario" in str(result.exception)
     assert not (tmp_path / "s").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# the load_capacity and logging sections of a parameter file (simulate --config)
+
+
+def _yaml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_config_load_capacity_sections_change_the_simulation(cohort, tmp_path: Path) -> None:
+    """Overrides from a file reach the model: no acute events gives fewer re-injuries on the same
+    seed; no cadence watches gives no logged cadence; the Weibull sections still apply."""
+    from rehab_outcomes.simulation.scenarios import load_loadcap_params, load_params
+
+    cfg = _yaml(tmp_path / "lc.yaml", "load_capacity:\n  event_probability: 0\n"
+                "logging:\n  no_cadence_share: 1\nfollow_up:\n  lost_by_12_months: 0.3\n")
+    params = load_params("default", cfg, model="load-capacity")
+    assert params.follow_up.lost_by_12_months == 0.3
+    lcc = load_loadcap_params(cfg)
+    assert lcc.load_capacity == replace(P, event_probability=0.0)
+    assert lcc.logging.no_cadence_share == 1.0 and lcc.logging.log_share_a == 6.0
+    assert isinstance(lcc.load_capacity.event_probability, float)  # 0 in YAML, 0.0 in truth.json
+    # same seed and default Weibull sections as the module's cohort: only the event probability differs
+    no_events = simulate_loadcap_cohort(400, 5, lc=lcc.load_capacity, logging=lcc.logging,
+                                        policy_truth_n=None)
+    assert no_events.episodes["reinjury_date"].notna().sum() < \
+        cohort.episodes["reinjury_date"].notna().sum()
+    assert no_events.sessions["cadence_spm"].isna().all()
+    assert no_events.truth["parameters"]["load_capacity"]["event_probability"] == 0.0
+    assert no_events.truth["parameters"]["logging"]["no_cadence_share"] == 1.0
+    assert load_loadcap_params(None) == load_loadcap_params(_yaml(tmp_path / "e.yaml", ""))
+
+
+def test_cli_config_load_capacity_recorded_in_truth(tmp_path: Path) -> None:
+    """`simulate --model load-capacity --config` applies the sections and truth.json records the
+    values used (definitions text and parameters), so the run can be reproduced."""
+    from rehab_outcomes.cli import app
+
+    cfg = _yaml(tmp_path / "lc.yaml", "load_capacity:\n  pain_free_sessions: 2\n  flare_pain: 5\n"
+                "logging:\n  log_stop_mean_days: 91\n")
+    out = tmp_path / "lc"
+    result = CliRunner().invoke(app, ["simulate", "--model", "load-capacity", "--n", "120",
+                                      "--seed", "2", "--policy-truth-n", "60", "--config", str(cfg),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["definitions"]["pain_free"].startswith("the last of 2 run sessions in a row")
+    assert truth["definitions"]["flare"] == "a run with pain during >= 5/10"
+    recorded = truth["parameters"]
+    assert recorded["load_capacity"] == {**asdict(P), "pain_free_sessions": 2, "flare_pain": 5}
+    assert recorded["logging"]["log_stop_mean_days"] == 91.0
+    # the recorded values reproduce the run from Python
+    again = simulate_loadcap_cohort(120, 2, lc=LoadCapParams(**recorded["load_capacity"]),
+                                    logging=LoggingParams(**recorded["logging"]), policy_truth_n=None)
+    again.write(tmp_path / "again")
+    for name in ("episodes.csv", "visits.csv", "sessions.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("load_capacity:\n  event_probability: 1.5\n",
+     r"parameter 'load_capacity.event_probability' must be at most 1"),
+    ("load_capacity:\n  event_probability: -0.1\n",
+     r"parameter 'load_capacity.event_probability' must be at least 0"),
+    ("load_capacity:\n  flare_pain: 11\n", r"parameter 'load_capacity.flare_pain' must be at most 10"),
+    ("load_capacity:\n  flare_pain: 0\n", r"parameter 'load_capacity.flare_pain' must be at least 1"),
+    ("load_capacity:\n  pain_free_sessions: 0\n",
+     r"parameter 'load_capacity.pain_free_sessions' must be at least 1"),
+    ("load_capacity:\n  pain_free_sessions: 2.5\n",
+     r"parameter 'load_capacity.pain_free_sessions' must be a whole number"),
+    ("load_capacity:\n  tissue_tau_days: 0\n",
+     r"parameter 'load_capacity.tissue_tau_days' must be greater than 0"),
+    ("load_capacity:\n  break_per_felt_good: high\n",
+     r"parameter 'load_capacity.break_per_felt_good' must be a number"),
+    ("load_capacity:\n  maintenance_strength_per_week: 4\n",
+     r"'load_capacity.maintenance_strength_per_week' must be at most 3"),
+    ("load_capacity:\n  spike_probability: 0.6\n  event_probability: 0.5\n",
+     r"load_capacity.spike_probability \+ load_capacity.event_probability must not exceed 1"),
+    ("load_capacity:\n  event_probabilty: 0.01\n",
+     r"unknown parameter 'load_capacity.event_probabilty' \(known here: .*event_probability"),
+    ("load_capacity: [1, 2]\n", r"'load_capacity' must be a mapping of parameters"),
+    ("logging:\n  next_day_missing: 2\n", r"parameter 'logging.next_day_missing' must be at most 1"),
+    ("logging:\n  log_share_a: 0\n", r"parameter 'logging.log_share_a' must be greater than 0"),
+    ("logging:\n  log_stop: 10\n", r"unknown parameter 'logging.log_stop'"),
+])
+def test_config_load_capacity_refusals_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    from rehab_outcomes.exceptions import ConfigError
+    from rehab_outcomes.simulation.scenarios import load_loadcap_params
+
+    with pytest.raises(ConfigError, match=message):
+        load_loadcap_params(_yaml(tmp_path / "bad.yaml", text))
+
+
+def test_cli_config_load_capacity_refusals(tmp_path: Path) -> None:
+    """Bad values and unknown keys end the CLI with exit code 1 and a message naming the key,
+    writing nothing; the Weibull model refuses the load-capacity sections."""
+    from rehab_outcomes.cli import app
+
+    runner = CliRunner()
+    base = ["simulate", "--n", "50", "--seed", "1", "--policy-truth-n", "20"]
+    cases = {
+        "load_capacity:\n  event_probability: 2\n": "load_capacity.event_probability",
+        "load_capacity:\n  pain_free_session: 2\n": "unknown parameter 'load_capacity.pain_free_session'",
+        "logging:\n  no_cadence_share: -1\n": "logging.no_cadence_share",
+    }
+    for i, (text, message) in enumerate(cases.items()):
+        cfg = _yaml(tmp_path / f"bad{i}.yaml", text)
+        out = tmp_path / f"o{i}"
+        result = runner.invoke(app, [*base, "--model", "load-capacity", "--config", str(cfg),
+                                     "--out", str(out)])
+        assert result.exit_code == 1 and message in str(result.exception), result.output
+        assert not out.exists()
+    cfg = _yaml(tmp_path / "lc.yaml", "load_capacity:\n  event_probability: 0\nlogging: {}\n")
+    result = runner.invoke(app, ["simulate", "--n", "50", "--seed", "1", "--config", str(cfg),
+                                 "--out", str(tmp_path / "w")])
+    assert result.exit_code == 1
+    assert "'load_capacity' and 'logging'" in str(result.exception)
+    assert "--model load-capacity only" in str(result.exception)
+    assert not (tmp_path / "w").exists()
+
+
+def test_config_weibull_refuses_load_capacity_sections(tmp_path: Path) -> None:
+    from rehab_outcomes.exceptions import ConfigError
+    from rehab_outcomes.simulation.scenarios import load_params
+
+    cfg = _yaml(tmp_path / "lc.yaml", "logging:\n  next_day_missing: 0.1\n")
+    with pytest.raises(ConfigError, match="'logging' .*apply to --model load-capacity only"):
+        load_params("default", cfg)
+    assert load_params("default", cfg, model="load-capacity") == load_params("default")
+
+
+def test_cli_default_outputs_unchanged_by_sections_of_defaults(tmp_path: Path) -> None:
+    """A file whose load-capacity sections are empty, or repeat every default, gives the same
+    bytes as no file: the sections change the output only through the values they set."""
+    from rehab_outcomes.cli import app
+
+    runner = CliRunner()
+    full = {"load_capacity": asdict(P), "logging": asdict(LoggingParams())}
+    configs = {
+        "none": None,
+        "empty": _yaml(tmp_path / "empty.yaml", "load_capacity: {}\nlogging: {}\n"),
+        "full": _yaml(tmp_path / "full.yaml", yaml.safe_dump(full)),
+    }
+    outs = {}
+    for name, cfg in configs.items():
+        out = tmp_path / name
+        args = ["simulate", "--model", "load-capacity", "--n", "150", "--seed", "3",
+                "--policy-truth-n", "60", "--out", str(out)]
+        result = runner.invoke(app, args + ([] if cfg is None else ["--config", str(cfg)]))
+        assert result.exit_code == 0, result.output
+        outs[name] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert len(outs["none"]) == 5
+    assert outs["empty"] == outs["none"] and outs["full"] == outs["none"]

@@ -114,7 +114,9 @@ class SimulateSection(_Section):
     scenario: Scenario = Field("default",
                                description=f"Parameter preset: {', '.join(SCENARIO_NAMES)}.")
     params: FilePath | None = Field(
-        None, description="Optional YAML file of simulator parameter overrides (null for none).")
+        None, description="Optional YAML file of simulator parameter overrides (null for none; "
+        "docs/simulation.md). With model: load-capacity it may also hold the sections "
+        "load_capacity and logging (docs/load-capacity.md), which the Weibull model refuses.")
 
     @field_validator("scenario")
     @classmethod

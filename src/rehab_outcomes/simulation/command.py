@@ -56,7 +56,8 @@ def simulate(
     config: Annotated[
         Path | None,
         typer.Option(help="YAML file of parameter overrides on top of the scenario (unknown keys "
-                          "are refused)."),
+                          "are refused); --model load-capacity also reads its sections "
+                          "load_capacity and logging (docs/load-capacity.md)."),
     ] = None,
     visits_format: Annotated[
         VisitsFormat, typer.Option("--visits-format", help="Format of the visits table.")
@@ -83,9 +84,9 @@ def simulate(
     """
     from rehab_outcomes.outputs import guard_inputs
     from rehab_outcomes.simulation.cohort import MANAGED_OUTPUTS, simulate_cohort
-    from rehab_outcomes.simulation.scenarios import load_params
+    from rehab_outcomes.simulation.scenarios import load_loadcap_params, load_params
 
-    params = load_params(scenario, config)
+    params = load_params(scenario, config, model=model.value)
     if policy_truth_n is not None and model is not ModelChoice.load_capacity:
         raise ConfigError("--policy-truth-n applies to --model load-capacity only")
     if model is ModelChoice.load_capacity and scenario != "default":
@@ -94,8 +95,10 @@ def simulate(
     if model is ModelChoice.load_capacity:
         from rehab_outcomes.simulation import loadcap_outputs as lco
 
+        lc_config = load_loadcap_params(config)
         guard_inputs([config], out, lco.MANAGED_OUTPUTS)
         lc = lco.simulate_loadcap_cohort(n, seed, params, design=design.value, scenario=scenario,
+                                         lc=lc_config.load_capacity, logging=lc_config.logging,
                                          policy_truth_n=policy_truth_n or min(n, lco.POLICY_TRUTH_N))
         lc.write(out)
         typer.echo(f"{len(lc.episodes):,} episodes, {len(lc.visits):,} visits and "

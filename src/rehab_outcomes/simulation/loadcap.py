@@ -30,12 +30,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Annotated
 
 import numpy as np
+import pydantic
 
 from rehab_outcomes.contract.schema import ARMS
 from rehab_outcomes.simulation.calibration import Covariates, draw_covariates
-from rehab_outcomes.simulation.params import CohortParams
+from rehab_outcomes.simulation.params import (
+    PARAMS_CONFIG,
+    CohortParams,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 
 #: Days simulated: 104 weeks (the administrative end of follow-up).
 N_DAYS = 728
@@ -48,6 +58,15 @@ WALK_RUN_STAGES: tuple[tuple[float, float, int], ...] = (
     (20, 0, 1), (25, 0, 1), (30, 0, 1),
 )
 _N_CONT_EXTRA = 16  # continuous stages after 30 min: 30 · 1.1^k, k = 1..16 (≈ 138 min)
+
+
+#: Ranges of the fields of :class:`LoadCapParams` checked when a parameter file sets them.
+#: Conditioning below −1 would make the capacity ``C0 · (1 + S) · (1 + R)`` negative.
+TissueLevel = Annotated[float, pydantic.Field(gt=-1)]
+RunsPerWeek = Annotated[int, pydantic.Field(ge=1, le=7)]
+PainNRS = Annotated[int, pydantic.Field(ge=1, le=10)]
+#: Strength sessions per week: a row of :data:`STRENGTH_DAYS`.
+StrengthDose = Annotated[int, pydantic.Field(ge=0, le=3)]
 
 
 def _stage_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,6 +89,7 @@ STRENGTH_DAYS = np.array([
 ])
 
 
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class LoadCapParams:
     """Every parameter of the load–capacity model, with its source (``docs/load-capacity.md``).
@@ -83,103 +103,103 @@ class LoadCapParams:
     #: Maximum strength gain (+30 %, range +20 to +40 %): Seynnes 2007; Dolak 2011 (assumption
     #: per load-capacity.md). *Calibrated* within that range to the strength arm's HR 1.5: the
     #: fit lands on the lower bound +20 %.
-    strength_gain_max: float = 0.20
+    strength_gain_max: NonNegativeFloat = 0.20
     #: Share of the remaining headroom gained per session: with 2–3 sessions/week the time
     #: constant is ~3 weeks (Seynnes 2007 +39 % in 35 days at 3×/week; inferred).
-    strength_gain_per_session: float = 0.125
+    strength_gain_per_session: Probability = 0.125
     #: Strength kept this many days without sessions, then decays (Mujika & Padilla 2001; assumption).
-    detraining_delay_days: int = 28
+    detraining_delay_days: NonNegativeInt = 28
     #: Detraining time constant, days (~10 weeks; Mujika & Padilla 2001, Bosquet 2013; assumption).
-    detraining_tau_days: float = 70.0
+    detraining_tau_days: PositiveFloat = 70.0
     # --- tissue conditioning from running ---
     #: Tissue capacity time constant, days (~10 weeks; Bohm 2015, Kjaer 2009; inferred).
-    tissue_tau_days: float = 70.0
+    tissue_tau_days: PositiveFloat = 70.0
     #: Conditioning level without running (−20 % capacity; assumption).
-    tissue_rest_level: float = -0.20
+    tissue_rest_level: TissueLevel = -0.20
     #: Conditioning per unit of tolerated load (4-week average, relative to C0; assumption).
-    tissue_gain: float = 0.60
+    tissue_gain: NonNegativeFloat = 0.60
     #: Averaging time of the tolerated load, days (chronic 28-day window; assumption).
-    tolerated_tau_days: float = 28.0
+    tolerated_tau_days: PositiveFloat = 28.0
     # --- capacity at the first visit ---
     #: log of the median ratio of capacity to the runner's earlier session load (runners whose
     #: capacity is below their earlier load do not recover by rest; assumption). *Calibrated* to 35 % of rest-only
     #: patients never pain-free by 52 weeks (Collins 2013, clinical-defaults.md).
     capacity_ratio_log_mean: float = 0.0314
     #: SD of that log ratio between runners (assumption).
-    capacity_ratio_log_sd: float = 0.25
+    capacity_ratio_log_sd: NonNegativeFloat = 0.25
     #: Running pace: minutes per km, to turn weekly km into session minutes (assumption).
-    minutes_per_km: float = 5.5
+    minutes_per_km: PositiveFloat = 5.5
     #: Runs per week before the injury (assumption).
-    runs_per_week_before: int = 3
+    runs_per_week_before: RunsPerWeek = 3
     #: SD of log running intensity between runners (assumption).
-    intensity_log_sd: float = 0.10
+    intensity_log_sd: NonNegativeFloat = 0.10
     #: Load of a minute of walking relative to a minute of running (assumption).
-    walk_weight: float = 0.20
+    walk_weight: NonNegativeFloat = 0.20
     #: Load per minute per +5 % cadence: −4 % per distance (Willson 2014; inferred, range −2 to −7 %).
     cadence_load_per_5pct: float = -0.04
     #: Usual cadence, steps/min: mean and SD (assumption).
-    cadence_mean: float = 166.0
-    cadence_sd: float = 8.0
+    cadence_mean: PositiveFloat = 166.0
+    cadence_sd: NonNegativeFloat = 8.0
     # --- irritability, sensitisation, pain ---
     #: Irritability decay time constant, days (~2 days, Magnusson 2010 by analogy; assumption).
-    irritability_tau_days: float = 2.0
+    irritability_tau_days: PositiveFloat = 2.0
     #: Irritability per unit of excess load^exponent (assumption).
-    irritability_gain: float = 4.0
+    irritability_gain: NonNegativeFloat = 4.0
     #: Damage grows faster than load (Edwards 2018: k > 1; exponent not found: assumption).
-    overload_exponent: float = 1.5
+    overload_exponent: PositiveFloat = 1.5
     #: Median daily healing rate of sensitisation (per day). *Calibrated* to the rest-only
     #: median of ≈ 10 weeks among those pain-free by 52 weeks (clinical-defaults.md).
-    healing_rate: float = 0.02332
+    healing_rate: NonNegativeFloat = 0.02332
     #: SD of the log healing rate between runners (assumption).
-    healing_log_sd: float = 0.6
+    healing_log_sd: NonNegativeFloat = 0.6
     #: Healing multiplier with symptoms > 4 months (sign and size from the recovery HR 0.70 of
     #: clinical-defaults.md; assumption that it acts on healing).
-    healing_long_symptoms: float = 0.70
+    healing_long_symptoms: NonNegativeFloat = 0.70
     #: Healing multiplier with Kujala ≤ 70 (from the recovery HR 0.75; assumption).
-    healing_low_kujala: float = 0.75
+    healing_low_kujala: NonNegativeFloat = 0.75
     #: Share of irritability taken up by sensitisation per day (assumption).
-    consolidation: float = 0.03
+    consolidation: Probability = 0.03
     #: Pain at rest per unit of D + I (assumption).
-    pain_rest_weight: float = 0.6
+    pain_rest_weight: NonNegativeFloat = 0.6
     #: Extra running pain per unit of D + I and relative load (capped at 2; assumption).
-    pain_run_weight: float = 0.4
+    pain_run_weight: NonNegativeFloat = 0.4
     #: Running pain per unit of excess relative load (assumption).
-    pain_overload_weight: float = 6.0
+    pain_overload_weight: NonNegativeFloat = 6.0
     #: SD of the noise of each pain rating before rounding (assumption).
-    pain_noise_sd: float = 0.8
+    pain_noise_sd: NonNegativeFloat = 0.8
     #: Stretching: multiplier of the healing rate (stretching alone shows little benefit; no
     #: capacity gain). *Calibrated* to the stretching arm's HR 1.05 (clinical-defaults.md).
-    stretching_healing: float = 1.128
+    stretching_healing: NonNegativeFloat = 1.128
     # --- sessions ---
     #: A scheduled run or strength session is skipped with this probability (assumption).
-    skip_probability: float = 0.15
+    skip_probability: Probability = 0.15
     #: Continuous runs overshoot the plan by |N(0, sd)| of it (assumption).
-    run_overshoot_sd: float = 0.08
+    run_overshoot_sd: NonNegativeFloat = 0.08
     #: A continuous run is a spike (longer) with this probability (assumption: about one run
     #: in a hundred is much longer than planned).
-    spike_probability: float = 0.01
+    spike_probability: Probability = 0.01
     #: A spike is this much longer (> 10 % longer than the longest run: BJSM 2025; size assumption).
-    spike_factor: float = 1.5
+    spike_factor: PositiveFloat = 1.5
     #: A run brings an acute tissue event (a misstep, a steep descent, a fall: load that the
     #: capacity model does not see) with this probability, whatever the runner's capacity.
     #: Assumption; *calibrated* to rest-only re-injury 50 % by 12 months.
-    event_probability: float = 0.00456
+    event_probability: Probability = 0.00456
     #: Irritability added by such an event (assumption: enough for a flare on that run).
-    event_irritability: float = 6.0
+    event_irritability: NonNegativeFloat = 6.0
     #: Pain-free running: this many run sessions in a row, each of at least 30 minutes of
     #: continuous running with pain during ≤ 2/10 (assumption: three in a row, about a week,
     #: so that a runner whose pain hovers around the threshold is not counted by luck).
-    pain_free_sessions: int = 3
+    pain_free_sessions: PositiveInt = 3
     #: Pain during a run at or above this is a flare: above the 5/10 that the pain-monitoring
     #: model accepts (Silbernagel 2007; assumption).
-    flare_pain: int = 6
+    flare_pain: PainNRS = 6
     #: Graded programme: sessions at a stage before a step up (2; Trials 2023 army protocol).
-    sessions_per_stage: int = 2
+    sessions_per_stage: PositiveInt = 2
     #: Days without running after a flare: graded (step back and skip a run) / ungraded (assumption).
-    flare_pause_graded: int = 2
-    flare_pause_ungraded: int = 7
+    flare_pause_graded: NonNegativeInt = 2
+    flare_pause_ungraded: NonNegativeInt = 7
     #: Strength sessions per week kept after 12 weeks past the pain-free date (maintenance; assumption).
-    maintenance_strength_per_week: int = 1
+    maintenance_strength_per_week: StrengthDose = 1
     # --- adherence: stepping up against the rule ---
     #: Log-odds of a rule break at a step-up decision the rule forbids (assumption).
     break_intercept: float = -2.0
@@ -188,7 +208,7 @@ class LoadCapParams:
     #: Per unit of "felt good recently" (share of recent runs at pain ≤ 2, EWMA; assumption).
     break_per_felt_good: float = 1.5
     #: Weight of the latest run in "felt good recently" (assumption).
-    felt_good_weight: float = 0.5
+    felt_good_weight: Probability = 0.5
 
 
 @dataclass(frozen=True)

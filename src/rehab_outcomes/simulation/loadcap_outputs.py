@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging as _logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pydantic
 
 from rehab_outcomes import __version__
 from rehab_outcomes.contract.schema import ARMS, CONTRACT_VERSION
@@ -41,7 +42,16 @@ from rehab_outcomes.simulation.loadcap import (
     draw_runners,
     simulate_days,
 )
-from rehab_outcomes.simulation.params import SimulationParams, check_params
+from rehab_outcomes.simulation.params import (
+    PARAMS_CONFIG,
+    NonNegativeFloat,
+    PositiveFloat,
+    Probability,
+    SimulationParams,
+    check_params,
+    merge_overrides,
+    validate_sections,
+)
 
 log = _logging.getLogger(__name__)
 
@@ -63,21 +73,83 @@ def definitions(lc: LoadCapParams) -> dict[str, str]:
     }
 
 
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class LoggingParams:
     """How runners log their sessions (every value an assumption)."""
 
     #: Per-runner share of sessions logged ~ Beta(a, b) (mean 0.75; assumption).
-    log_share_a: float = 6.0
-    log_share_b: float = 2.0
+    log_share_a: PositiveFloat = 6.0
+    log_share_b: PositiveFloat = 2.0
     #: Logging stops after an exponential time, mean days (app fatigue; assumption).
-    log_stop_mean_days: float = 182.0
+    log_stop_mean_days: PositiveFloat = 182.0
     #: Next-day pain missing on a logged run (assumption).
-    next_day_missing: float = 0.25
+    next_day_missing: Probability = 0.25
     #: Runners without a cadence-recording watch (assumption).
-    no_cadence_share: float = 0.40
+    no_cadence_share: Probability = 0.40
     #: Noise SD of logged cadence, steps/min (assumption).
-    cadence_noise_sd: float = 2.0
+    cadence_noise_sd: NonNegativeFloat = 2.0
+
+
+@pydantic.with_config(PARAMS_CONFIG)
+@dataclass(frozen=True)
+class LoadCapConfig:
+    """The load-capacity sections of a parameter file (``simulate --model load-capacity
+    --config``): the model's parameters and how sessions are logged."""
+
+    load_capacity: LoadCapParams = field(default_factory=LoadCapParams)
+    logging: LoggingParams = field(default_factory=LoggingParams)
+
+
+def loadcap_params_from_dict(sections: dict[str, Any] | None) -> LoadCapConfig:
+    """Apply ``load_capacity`` and ``logging`` overrides to the defaults and check the result.
+
+    Validated as the Weibull simulator's sections are (:func:`validate_sections`: strict types,
+    the ranges of the fields, unknown keys refused), then for coherence.
+
+    Parameters
+    ----------
+    sections
+        A mapping with (any of) the sections ``load_capacity`` (fields of :class:`LoadCapParams`)
+        and ``logging`` (fields of :class:`LoggingParams`); ``None`` or empty: the defaults.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key at fault, e.g. ``load_capacity.event_probability``.
+
+    Examples
+    --------
+    >>> loadcap_params_from_dict({"load_capacity": {"flare_pain": 5}}).load_capacity.flare_pain
+    5
+    >>> loadcap_params_from_dict({"logging": {"next_day_missing": 1.5}})
+    Traceback (most recent call last):
+    ...
+    rehab_outcomes.exceptions.ConfigError: parameter 'logging.next_day_missing' must be at most 1.0, got 1.5
+    """
+    sections = {} if sections is None else sections
+    if not isinstance(sections, dict):
+        raise ConfigError("the load-capacity parameters must be a mapping of sections")
+    defaults = {"load_capacity": asdict(LoadCapParams()), "logging": asdict(LoggingParams())}
+    config = validate_sections(LoadCapConfig, merge_overrides(defaults, sections))
+    check_loadcap_params(config.load_capacity)
+    return config
+
+
+def check_loadcap_params(lc: LoadCapParams) -> None:
+    """Refuse load-capacity parameters that are incoherent together (ranges of single fields are
+    checked when a parameter file is validated).
+
+    Raises
+    ------
+    ConfigError
+        Naming the parameters at fault.
+    """
+    # one uniform draw decides a spike (below spike_probability) or an event (the next slice)
+    total = lc.spike_probability + lc.event_probability
+    if total > 1:
+        raise ConfigError("load_capacity.spike_probability + load_capacity.event_probability "
+                          f"must not exceed 1 (they sum to {total:.6g})")
 
 
 @dataclass
@@ -218,6 +290,7 @@ def simulate_loadcap_cohort(n: int, seed: int, params: SimulationParams | None =
     if seed < 0:
         raise ConfigError("the seed must not be negative")
     check_params(params)
+    check_loadcap_params(lc)
     t0 = time.perf_counter()
     ss_run, ss_alloc, ss_fu, ss_visits, ss_log = np.random.SeedSequence(seed).spawn(5)
     runners = draw_runners(n, ss_run, lc, params.cohort)

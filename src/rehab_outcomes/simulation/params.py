@@ -14,7 +14,7 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import pydantic
@@ -41,10 +41,18 @@ TERMS: tuple[tuple[str, str], ...] = (
 
 
 #: How :func:`params_from_dict` validates overrides: unknown keys refused, types strict.
-_PARAMS_CONFIG = pydantic.ConfigDict(extra="forbid", strict=True)
+PARAMS_CONFIG = pydantic.ConfigDict(extra="forbid", strict=True)
+
+#: Field types with a range, checked when a parameter file is validated (the dataclasses
+#: themselves do not check them when built from Python).
+Probability = Annotated[float, pydantic.Field(ge=0, le=1)]
+PositiveFloat = Annotated[float, pydantic.Field(gt=0)]
+NonNegativeFloat = Annotated[float, pydantic.Field(ge=0)]
+PositiveInt = Annotated[int, pydantic.Field(ge=1)]
+NonNegativeInt = Annotated[int, pydantic.Field(ge=0)]
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class CohortParams:
     """Baseline covariates at the first visit."""
@@ -83,7 +91,7 @@ class CohortParams:
     kujala_missing: float = 0.02
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class SiteParams:
     """Clinic sites and their frailty (a multiplicative site effect on each hazard)."""
@@ -99,7 +107,7 @@ class SiteParams:
     frailty_mode: str = "balanced"
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class Effects:
     """Conditional log hazard ratios per unit of each Cox term (reference: rest_only, female)."""
@@ -119,7 +127,7 @@ class Effects:
         return {term: float(getattr(self, name)) for term, name in TERMS}
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class PainFreeParams:
     """Time to pain-free running: Weibull proportional hazards on the weekly scale."""
@@ -140,7 +148,7 @@ class PainFreeParams:
     ))
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class ReinjuryParams:
     """Re-injury after the pain-free date (its own clock): Weibull proportional hazards."""
@@ -157,7 +165,7 @@ class ReinjuryParams:
     ))
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class AllocationParams:
     """Arm allocation: fixed probabilities (randomised) or a multinomial logit (observational).
@@ -179,7 +187,7 @@ class AllocationParams:
     strength_pain: float = 0.25
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class FollowUpParams:
     """Recruitment, censoring and exit reasons."""
@@ -196,7 +204,7 @@ class FollowUpParams:
     withdrew_share: float = 0.2
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class VisitParams:
     """Clinic visits while in care and the graded return to running."""
@@ -216,7 +224,7 @@ class VisitParams:
     rest_share_before_running: tuple[float, ...] = (0.5, 0.3, 0.0)
 
 
-@pydantic.with_config(_PARAMS_CONFIG)
+@pydantic.with_config(PARAMS_CONFIG)
 @dataclass(frozen=True)
 class SimulationParams:
     """All parameters of a simulated cohort."""
@@ -246,17 +254,20 @@ def _plain(obj: Any) -> Any:
 # overrides
 
 
+_T = TypeVar("_T")
+
+
 @functools.cache
-def _adapter() -> pydantic.TypeAdapter[SimulationParams]:
-    return pydantic.TypeAdapter(SimulationParams)
+def _adapter(root: type[_T]) -> pydantic.TypeAdapter[_T]:
+    return pydantic.TypeAdapter(root)
 
 
-def _merge(base: dict[str, Any], overrides: dict[Any, Any]) -> dict[Any, Any]:
+def merge_overrides(base: dict[str, Any], overrides: dict[Any, Any]) -> dict[Any, Any]:
     """``base`` with ``overrides`` laid over it, section by section (unknown keys kept, refused later)."""
     merged: dict[Any, Any] = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_overrides(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -283,27 +294,56 @@ _EXPECTED = {
     "tuple_type": "must be a list",
     "bool_type": "must be true or false",
 }
+#: Range errors: pydantic error type -> (its context key, how it is told).
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+def _fields_at(loc: tuple[Any, ...], root: type) -> list[str]:
     """Field names of the parameter section at ``loc`` (for the message of an unknown key)."""
-    cls: Any = SimulationParams
+    cls: Any = root
     for key in loc:
         cls = typing.get_type_hints(cls)[key]
     return sorted(f.name for f in dataclasses.fields(cls))
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, root: type) -> str:
     loc = tuple(error["loc"])
     path = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in loc).lstrip(".")
     kind = error["type"]
     if kind == "unexpected_keyword_argument":
-        return f"unknown parameter '{path}' (known here: {', '.join(_fields_at(loc[:-1]))})"
+        return f"unknown parameter '{path}' (known here: {', '.join(_fields_at(loc[:-1], root))})"
     if kind == "dataclass_type":
         return f"'{path}' must be a mapping of parameters"
     if kind in _EXPECTED:
         return f"parameter '{path}' {_EXPECTED[kind]}, got {error['input']!r}"
+    if kind in _BOUNDS:
+        key, told = _BOUNDS[kind]
+        return f"parameter '{path}' must be {told} {error['ctx'][key]}, got {error['input']!r}"
     return f"parameter '{path}': {error['msg']}"
+
+
+def validate_sections(root: type[_T], sections: dict[Any, Any]) -> _T:
+    """Validate a complete nested mapping of parameters as the dataclass ``root``.
+
+    Strict pydantic validation against the dataclasses' types and ranges (no text for numbers,
+    no numbers for text; lists become tuples; a YAML date becomes its ``YYYY-MM-DD`` text);
+    unknown keys are refused.
+
+    Raises
+    ------
+    ConfigError
+        One message per error, each naming the full key (``section.field``).
+    """
+    try:
+        # JSON mode: the dataclasses' own strict types
+        return _adapter(root).validate_json(json.dumps(_jsonable(sections, "")))
+    except pydantic.ValidationError as exc:
+        raise ConfigError("; ".join(_message(e, root) for e in exc.errors())) from None
 
 
 def params_from_dict(overrides: dict[str, Any], base: SimulationParams | None = None) -> SimulationParams:
@@ -331,11 +371,8 @@ def params_from_dict(overrides: dict[str, Any], base: SimulationParams | None = 
     overrides = {} if overrides is None else overrides
     if not isinstance(overrides, dict):
         raise ConfigError("'config' must be a mapping of parameters")
-    merged = _merge((base or SimulationParams()).to_dict(), overrides)
-    try:
-        params = _adapter().validate_json(json.dumps(_jsonable(merged, "")))  # JSON mode: the dataclasses' own strict types
-    except pydantic.ValidationError as exc:
-        raise ConfigError("; ".join(_message(e) for e in exc.errors())) from None
+    merged = merge_overrides((base or SimulationParams()).to_dict(), overrides)
+    params = validate_sections(SimulationParams, merged)
     check_params(params)
     return params
 

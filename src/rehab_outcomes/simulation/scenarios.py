@@ -6,12 +6,19 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from rehab_outcomes.exceptions import ConfigError
 from rehab_outcomes.simulation.params import SimulationParams, check_params, params_from_dict
+
+if TYPE_CHECKING:
+    from rehab_outcomes.simulation.loadcap_outputs import LoadCapConfig
+
+#: Sections of a parameter file that only the load-capacity model reads (the fields of
+#: ``rehab_outcomes.simulation.loadcap_outputs.LoadCapConfig``).
+LOADCAP_SECTIONS: tuple[str, ...] = ("load_capacity", "logging")
 
 
 def _with_arm_effects(pf_strength: float, pf_stretch: float, re_strength: float,
@@ -76,7 +83,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_params(scenario: str = "default", config_path: str | Path | None = None) -> SimulationParams:
+def load_params(scenario: str = "default", config_path: str | Path | None = None, *,
+                model: str = "weibull") -> SimulationParams:
     """Parameters of ``scenario`` with the overrides of a YAML file applied.
 
     Parameters
@@ -86,11 +94,16 @@ def load_params(scenario: str = "default", config_path: str | Path | None = None
     config_path
         Optional YAML file of nested overrides, e.g. ``follow_up: {lost_by_12_months: 0.3}``.
         Unknown keys are refused.
+    model
+        The simulator that will use the parameters: ``weibull`` refuses the load-capacity
+        sections (``load_capacity``, ``logging``); ``load-capacity`` leaves them to
+        :func:`load_loadcap_params`.
 
     Raises
     ------
     ConfigError
-        Unknown scenario, unreadable file, unknown key, wrong type or incoherent values.
+        Unknown scenario, unreadable file, unknown key, wrong type or incoherent values, or a
+        load-capacity section for the Weibull model.
 
     Examples
     --------
@@ -101,4 +114,33 @@ def load_params(scenario: str = "default", config_path: str | Path | None = None
     if config_path is None:
         check_params(base)
         return base
-    return params_from_dict(read_config(config_path), base)
+    data = read_config(config_path)
+    found = [name for name in LOADCAP_SECTIONS if name in data]
+    if found and model != "load-capacity":
+        raise ConfigError(
+            f"config {Path(config_path).name}: {' and '.join(repr(f) for f in found)} "
+            "(parameters of the load-capacity model) apply to --model load-capacity only; "
+            "the Weibull model does not read them")
+    return params_from_dict({k: v for k, v in data.items() if k not in LOADCAP_SECTIONS}, base)
+
+
+def load_loadcap_params(config_path: str | Path | None = None) -> LoadCapConfig:
+    """The load-capacity model's and the sessions logging's parameters of a YAML file.
+
+    The file's ``load_capacity`` section overrides fields of
+    :class:`~rehab_outcomes.simulation.loadcap.LoadCapParams` and its ``logging`` section fields
+    of :class:`~rehab_outcomes.simulation.loadcap_outputs.LoggingParams`; the other sections are
+    left to :func:`load_params`.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, unknown key, wrong type or a value out of range, naming the key
+        (e.g. ``load_capacity.event_probability``).
+    """
+    from rehab_outcomes.simulation.loadcap_outputs import loadcap_params_from_dict
+
+    if config_path is None:
+        return loadcap_params_from_dict(None)
+    data = read_config(config_path)
+    return loadcap_params_from_dict({k: v for k, v in data.items() if k in LOADCAP_SECTIONS})
