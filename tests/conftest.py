@@ -78,6 +78,19 @@ def write_csv(df: pd.DataFrame, path: Path, bom: bool = False) -> Path:
     return path
 
 
+def copy_workflow(tmp_path: Path, cfg: dict) -> Path:
+    """Snakefile, workflow/, config/ and data/ in tmp_path/wf, with `cfg` as config/test.yaml."""
+    import yaml
+
+    work = tmp_path / "wf"
+    work.mkdir(parents=True)
+    shutil.copy2(ROOT / "Snakefile", work / "Snakefile")
+    for sub in ("workflow", "config", "data"):
+        shutil.copytree(ROOT / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "config/test.yaml").write_text(yaml.safe_dump(cfg))
+    return work
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m rehab_outcomes ARGS`` in a subprocess, capturing output."""
     return subprocess.run(

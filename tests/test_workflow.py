@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, copy_workflow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -86,21 +86,10 @@ def test_snakemake_lint_is_clean() -> None:
     assert "Lints for" not in r.stdout + r.stderr
 
 
-def _copy_workflow(tmp_path: Path, cfg: dict) -> Path:
-    """Snakefile, workflow/, config/ and data/ in tmp_path/wf, with `cfg` as config/test.yaml."""
-    work = tmp_path / "wf"
-    work.mkdir(parents=True)
-    shutil.copy2(ROOT / "Snakefile", work / "Snakefile")
-    for sub in ("workflow", "config", "data"):
-        shutil.copytree(ROOT / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "config/test.yaml").write_text(yaml.safe_dump(cfg))
-    return work
-
-
 def test_pipeline_runs_on_the_example_export(tmp_path: Path) -> None:
     cfg = {"source": "records",
            "records": {"episodes": "data/example/episodes.csv", "visits": "data/example/visits.csv"}}
-    work = _copy_workflow(tmp_path, cfg)
+    work = copy_workflow(tmp_path, cfg)
     cmd = [SNAKEMAKE, "results/dashboard/index.html", "--cores", "1",
            "--configfile", "config/test.yaml"]
     r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
@@ -122,7 +111,7 @@ def test_pipeline_runs_on_the_example_export(tmp_path: Path) -> None:
 def test_a_failing_validation_says_why_in_the_snakemake_output(tmp_path: Path) -> None:
     cfg = {"source": "records", "records": {"episodes": "data/example/episodes.csv"},
            "validate": {"max_quarantined_share": 0.01}}
-    work = _copy_workflow(tmp_path, cfg)
+    work = copy_workflow(tmp_path, cfg)
     r = subprocess.run([SNAKEMAKE, "results/validate/validation.json", "--cores", "1",
                         "--configfile", "config/test.yaml"], cwd=work, capture_output=True,
                        text=True, check=False)
@@ -140,7 +129,7 @@ def test_every_output_is_under_the_outdir(tmp_path: Path) -> None:
     cfg = {"outdir": outdir, "source": "records",
            "records": {"episodes": "data/example/episodes.csv", "visits": "data/example/visits.csv",
                        "mapping": "data/example/recode.yaml"}}
-    work = _copy_workflow(tmp_path, cfg)
+    work = copy_workflow(tmp_path, cfg)
     paths = []
     for target in ([], ["power"]):
         r = subprocess.run([SNAKEMAKE, *target, "--dry-run", "--printshellcmds", "--configfile",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,24 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import copy_workflow
 
 from rehab_outcomes.survival.pipeline import SESSION_PARQUET, SESSION_TABLES
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CLI = str(Path(sys.executable).with_name("rehab-outcomes"))
 LOADCAP = {"simulate": {"model": "load-capacity", "n": 1500}}
-
-
-def _copy_workflow(tmp_path: Path, cfg: dict) -> Path:
-    """Snakefile, workflow/, config/ and data/ in tmp_path/wf, with `cfg` as config/test.yaml."""
-    work = tmp_path / "wf"
-    work.mkdir(parents=True)
-    shutil.copy2(ROOT / "Snakefile", work / "Snakefile")
-    for sub in ("workflow", "config", "data"):
-        shutil.copytree(ROOT / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "config/test.yaml").write_text(yaml.safe_dump(cfg))
-    return work
 
 
 def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +47,7 @@ def _option(argv: list[str], option: str) -> str | None:
 def test_dry_run_passes_the_training_log_of_records(tmp_path: Path) -> None:
     cfg = {"source": "records", "records": {"episodes": "data/example/episodes.csv",
                                             "sessions": "data/my log.csv"}}
-    work = _copy_workflow(tmp_path, cfg)
+    work = copy_workflow(tmp_path, cfg)
     (work / "data/my log.csv").write_text("")  # a dry run only needs the file to exist
     cmds = _commands(work)
     assert _option(cmds["validate"], "--sessions") == "data/my log.csv"
@@ -68,7 +56,7 @@ def test_dry_run_passes_the_training_log_of_records(tmp_path: Path) -> None:
 
 
 def test_dry_run_of_the_load_capacity_model(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path, LOADCAP)
+    work = copy_workflow(tmp_path, LOADCAP)
     cmds = _commands(work)
     assert _option(cmds["simulate"], "--model") == "load-capacity"
     assert _option(cmds["validate"], "--sessions") == "results/simulate/sessions.csv"
@@ -83,7 +71,7 @@ def test_dry_run_of_the_load_capacity_model(tmp_path: Path) -> None:
 
 
 def test_load_capacity_with_a_scenario_is_refused_naming_the_key(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path, {"simulate": {"model": "load-capacity",
+    work = copy_workflow(tmp_path, {"simulate": {"model": "load-capacity",
                                                   "scenario": "seed_claims"}})
     r = _snakemake(work, "--dry-run")
     out = r.stdout + r.stderr
@@ -92,7 +80,7 @@ def test_load_capacity_with_a_scenario_is_refused_naming_the_key(tmp_path: Path)
 
 @pytest.mark.slow
 def test_workflow_on_the_load_capacity_model(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path, LOADCAP)
+    work = copy_workflow(tmp_path, LOADCAP)
     r = _snakemake(work, "--cores", "2")
     assert r.returncode == 0, r.stderr[-4000:]
     res = work / "results"
