@@ -204,3 +204,22 @@ def test_load_capacity_model_takes_the_default_scenario_only() -> None:
             with pytest.raises(ConfigError, match=r"simulate\.scenario: the load-capacity model "
                                                   r"takes scenario default only"):
                 load_settings({"simulate": {"model": "load-capacity", "scenario": scenario}})
+
+
+def test_params_file_is_checked_when_the_config_is_read(tmp_path: Path) -> None:
+    """A bad overrides file fails before the workflow starts, naming simulate.params and the
+    key in the file, as the simulator would refuse it."""
+    lc = tmp_path / "lc.yaml"
+    lc.write_text("load_capacity: {event_probability: 0.01}\nlogging: {}\n")
+    s = load_settings({"simulate": {"model": "load-capacity", "params": str(lc)}})
+    assert s.simulate.params is not None
+    with pytest.raises(ConfigError, match=r"simulate\.params: .*apply to --model load-capacity only"):
+        load_settings({"simulate": {"params": str(lc)}})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("load_capacity: {flare_pain: 11}\n")
+    with pytest.raises(ConfigError, match=r"simulate\.params: .*load_capacity\.flare_pain"):
+        load_settings({"simulate": {"model": "load-capacity", "params": str(bad)}})
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("cohort: {age_meen: 30}\n")
+    with pytest.raises(ConfigError, match=r"simulate\.params: .*unknown parameter 'cohort\.age_meen'"):
+        load_settings({"simulate": {"params": str(typo)}})

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -125,6 +126,25 @@ class SimulateSection(_Section):
             raise ValueError(f"the load-capacity model takes scenario {' or '.join(LOADCAP_SCENARIOS)} "
                              "only: its arm effects come from the model (docs/load-capacity.md), "
                              "the presets set the Weibull model's hazard ratios")
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _params_file_is_valid(cls, v: Any, info: pydantic.ValidationInfo) -> Any:
+        """Check the overrides file now, as the simulator will read it, so that a bad key fails
+        before the workflow starts rather than at its simulate step (a file that is not there
+        yet is left to that step)."""
+        if v is None or not Path(v).is_file():
+            return v
+        from rehab_outcomes.simulation.scenarios import load_loadcap_params, load_params
+
+        model = info.data.get("model", ModelChoice.weibull.value)
+        try:
+            load_params(info.data.get("scenario", "default"), v, model=model)
+            if model == ModelChoice.load_capacity.value:
+                load_loadcap_params(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
         return v
 
 
