@@ -13,16 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import run_cli, write_csv
+from conftest import copy_workflow, run_cli, write_csv
 from test_mapping import _complete, clinic_export, contract_shaped
-from test_workflow import _copy_workflow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 @pytest.mark.slow
 def test_clinic_spreadsheet_through_the_whole_workflow(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path, {"source": "simulate"})
+    work = copy_workflow(tmp_path, {"source": "simulate"})
     df = contract_shaped(120)
     exports = work / "exports"
     exports.mkdir()
@@ -84,7 +83,7 @@ def test_clinic_spreadsheet_through_the_whole_workflow(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_wrong_mapping_stops_the_workflow_at_validate_saying_why(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path, {"source": "simulate"})
+    work = copy_workflow(tmp_path, {"source": "simulate"})
     df = contract_shaped(40)
     clinic_export(df).to_csv(work / "data/export.csv", index=False)
     # a mapping without the date format: every date is quarantined
